@@ -1,0 +1,152 @@
+"""Sentences → label probabilities with a Hugging Face sequence classifier.
+
+Loading is strict on purpose: safetensors weights only, no remote code, and
+local directories never touch the network. Labels come from the model's
+``config.json`` (``id2label``), never from code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from model import store
+from model.errors import ModelError
+from model.labels import LABELS, UnknownLabelError, normalise_label
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def resolve_model(name: str | None) -> str:
+    """The model a job should load: the given path or id, else the active model."""
+    if name:
+        return name
+    active = store.active_model()
+    if active is None:
+        raise ModelError(
+            "no active model yet: pass --model DIR (a fine-tuned nuchter classifier), "
+            "or train one with `nuchter train --data data/`"
+        )
+    return str(active)
+
+
+def looks_local(name: str) -> bool:
+    """Paths are local; only a bare ``owner/name`` or ``name`` may be a hub id."""
+    return (
+        Path(name).expanduser().exists()
+        or name.startswith((".", "/", "~"))
+        or name.count("/") > 1
+        or "\\" in name
+    )
+
+
+def check_model_dir(path: Path) -> None:
+    """Fail with a message that says what is missing before transformers does."""
+    if not path.is_dir():
+        raise ModelError(f"model directory not found: {path}")
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a model directory: config.json is missing")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        if any(path.glob("*.bin")) or any(path.glob("*.pt")):
+            raise ModelError(
+                f"{path} holds only pickle weights (*.bin/*.pt); nuchter loads safetensors only: "
+                "re-save the model with save_pretrained(..., safe_serialization=True)"
+            )
+        raise ModelError(f"{path} has no model.safetensors weights")
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}/config.json is not valid JSON ({exc})") from None
+
+
+def label_order(id2label: dict) -> list[str]:
+    """Map a model's output columns to canonical label names."""
+    try:
+        names = [normalise_label(str(id2label[i])) for i in sorted(id2label, key=int)]
+    except UnknownLabelError as exc:
+        raise ModelError(
+            f"the model's config.json id2label is not nuchter's four labels ({exc}); "
+            "fine-tune it first with `nuchter train`"
+        ) from None
+    if sorted(names) != sorted(LABELS):
+        raise ModelError(
+            f"the model predicts {names}, expected exactly {list(LABELS)} in its id2label"
+        )
+    return names
+
+
+class Classifier:
+    """A loaded model and tokenizer that turn sentences into probabilities."""
+
+    def __init__(self, name: str, tokenizer, network, labels: Sequence[str]):
+        self.name = name
+        self.tokenizer = tokenizer
+        self.network = network
+        self.labels = tuple(labels)
+
+    def predict(
+        self, texts: Sequence[str], *, batch_size: int = 32, max_length: int = 128
+    ) -> list[dict[str, float]]:
+        """Probabilities per sentence, in input order, keyed by label.
+
+        Batches are formed after sorting by length so padding stays small.
+        """
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[dict[str, float] | None] = [None] * len(texts)
+        with torch.inference_mode():
+            for begin in range(0, len(order), batch_size):
+                chunk = order[begin : begin + batch_size]
+                encoded = self.tokenizer(
+                    [texts[i] for i in chunk],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                encoded = {k: v.to(self.network.device) for k, v in encoded.items()}
+                logits = self.network(**encoded).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+                for i, row in zip(chunk, probs):
+                    by_label = dict(zip(self.labels, row))
+                    out[i] = {label: by_label[label] for label in LABELS}
+        return out  # type: ignore[return-value]
+
+
+def load_classifier(name: str, *, threads: int | None = None) -> Classifier:
+    """Load a sequence-classification checkpoint from a directory or the hub."""
+    local = looks_local(name)
+    if local:
+        path = Path(name).expanduser()
+        check_model_dir(path)
+        source = str(path)
+    else:
+        source = name
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import torch
+        import transformers
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - broken installs only
+        raise ModelError(f"cannot import the model runtime ({exc}); reinstall nuchter") from None
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, local_files_only=local, trust_remote_code=False
+        )
+        network = AutoModelForSequenceClassification.from_pretrained(
+            source, local_files_only=local, use_safetensors=True, trust_remote_code=False
+        )
+    except Exception as exc:  # transformers raises many types; all mean "cannot load"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "directory" if local else "hub id (needs network access)"
+        raise ModelError(f"cannot load model from {where} {name}: {reason}") from None
+    network.eval()
+    labels = label_order(network.config.id2label)
+    return Classifier(name, tokenizer, network, labels)

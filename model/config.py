@@ -1,0 +1,27 @@
+"""Settings of a scoring job; CLI options map one-to-one onto these fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    model: str | None = None
+    """Model directory or hub id; None means the active model."""
+    batch_size: int = 32
+    """Sentences per forward pass; batches are length-sorted and padded per batch."""
+    max_length: int = 128
+    """Tokens kept per sentence; longer sentences are truncated."""
+    threads: int | None = None
+    """CPU threads for inference; None keeps the framework default."""
+    lines: bool = False
+    """Treat every input line as one unit instead of splitting sentences."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")

@@ -1,0 +1,71 @@
+"""Files → text. Files being scored are untrusted: decode defensively, never execute."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from model.errors import InputError
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f"}
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if ch < " " and ch not in _ALLOWED_CONTROLS)
+    return "\x00" in sample or controls > max(2, len(sample) // 100)
+
+
+def decode(data: bytes, name: str = "input") -> str:
+    """Bytes → text: BOMs first, then strict UTF-8, then Windows-1252 (Dutch Excel/Word files).
+
+    charset detectors mistake Dutch cp1252 for cp1250 (``beïnvloedt`` →
+    ``beďnvloedt``), so the candidates are fixed instead of guessed.
+
+    >>> decode("beïnvloedt".encode("cp1252"))
+    'beïnvloedt'
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise InputError(f"{name}: starts with a {encoding} byte-order mark but does not decode") from None
+            break
+    else:
+        if b"\x00" in data[:8192]:
+            raise InputError(f"{name} looks like a binary file, not text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{name} is neither UTF-8 nor Windows-1252 text; save it as UTF-8 and try again"
+                ) from None
+    if _looks_binary(text):
+        raise InputError(f"{name} looks like a binary file, not text")
+    return text
+
+
+def read_text_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a text file (folders are for `nuchter scan`)")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{path} is {size // 1_048_576} MB, over the {max_bytes // 1_048_576} MB limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return decode(data, str(path))

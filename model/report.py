@@ -1,0 +1,83 @@
+"""Results → JSON, JSON Lines, CSV and terminal tables. Pure: strings in, strings out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from model.labels import COLOURS, LABELS
+from model.results import ScoreResult, SentenceScore
+
+FORMATS = ("table", "json", "jsonl", "csv")
+CSV_FIELDS = ("index", "start", "end", "text", "label", "confidence", *(f"score_{l}" for l in LABELS))
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def dumps(obj) -> str:
+    """JSON with Dutch letters as they are (no \\u escapes)."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def to_json(result: ScoreResult) -> str:
+    return json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+
+
+def to_jsonl(result: ScoreResult) -> Iterator[str]:
+    for sentence in result.sentences:
+        yield dumps(sentence.to_dict())
+
+
+def spreadsheet_safe(value):
+    """Stop spreadsheet programs from running a cell as a formula (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(sentence: SentenceScore) -> dict:
+    row = {k: v for k, v in sentence.to_dict().items() if k != "scores"}
+    row.update({f"score_{label}": sentence.scores[label] for label in LABELS})
+    return {k: spreadsheet_safe(v) for k, v in row.items()}
+
+
+def to_csv(result: ScoreResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for sentence in result.sentences:
+        writer.writerow(csv_row(sentence))
+    return buffer.getvalue()
+
+
+def summary_line(result: ScoreResult) -> str:
+    summary = result.summary
+    parts = ", ".join(f"{summary['counts'][label]} {label}" for label in LABELS)
+    line = (
+        f"{summary['sentences']} sentences: {parts}; "
+        f"{summary['flagged_share']:.0%} flagged (overclaimed + promotional)"
+    )
+    if result.skipped:
+        line += f"; {len(result.skipped)} lines skipped (headings, references, furniture)"
+    return line
+
+
+def to_table(result: ScoreResult):
+    """A rich Table; the caller decides where to print it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False, expand=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("label")
+    table.add_column("conf", justify="right")
+    table.add_column("sentence", overflow="fold")
+    for s in result.sentences:
+        table.add_row(
+            str(s.index),
+            Text(s.label, style=f"bold {COLOURS[s.label]}"),
+            f"{s.confidence:.2f}",
+            Text(" ".join(s.text.split())),
+        )
+    return table

@@ -1,0 +1,70 @@
+"""Result objects shared by the Python API, the reports and the CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from model.labels import FLAGGED, LABELS
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    """One scored sentence; ``source_text[start:end] == text``."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A span that was not scored (heading, reference entry, URL, page furniture)."""
+
+    start: int
+    end: int
+    text: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarise(sentences: Iterable[SentenceScore]) -> dict:
+    """Counts per label and the share of sentences that go too far."""
+    counts = Counter(s.label for s in sentences)
+    total = sum(counts.values())
+    flagged = sum(counts[label] for label in FLAGGED)
+    return {
+        "sentences": total,
+        "counts": {label: counts.get(label, 0) for label in LABELS},
+        "flagged": flagged,
+        "flagged_share": round(flagged / total, 4) if total else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    model: str
+    sentences: tuple[SentenceScore, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def summary(self) -> dict:
+        return summarise(self.sentences)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "sentences": [s.to_dict() for s in self.sentences],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "summary": self.summary,
+        }

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny BERT classifier built once per session, never a download."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# No test may reach a model hub: fail fast instead of retrying for a minute.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "data" / "seeds"
+
+
+def seed_texts() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path, monkeypatch):
+    """Every test gets an empty model store, never the user's."""
+    monkeypatch.setenv("NUCHTER_HOME", str(tmp_path / "nuchter-home"))
+    return tmp_path / "nuchter-home"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """An untrained 2-layer BERT with a tokenizer trained on the seed texts."""
+    from training.scratch import build_small_model
+
+    lines = [line for text in seed_texts() for line in text.splitlines() if line.strip()]
+    return build_small_model(
+        tmp_path_factory.mktemp("tiny-model"), lines, vocab_size=800, layers=2, hidden=32, heads=2
+    )
+
+
+@pytest.fixture(scope="session")
+def seed_paragraph() -> str:
+    return (
+        "Psilocybine wordt in het lichaam omgezet in psilocine (Shao et al., 2021). "
+        "Het bewijs is nog beperkt en verder onderzoek is nodig. "
+        "Deze effecten zorgen ervoor dat lichaam en geest letterlijk 'resetten'. "
+        "Wil je starten? Doe dan de intake bij ons!"
+    )

@@ -1,0 +1,34 @@
+"""The Python API returns the objects the CLI prints."""
+
+import pytest
+
+from model import InputError, ScoreConfig, score_text
+from model.classify import load_classifier
+
+
+def test_score_text_with_path_and_loaded_classifier(tiny_model, seed_paragraph):
+    by_path = score_text(seed_paragraph, model=str(tiny_model))
+    loaded = load_classifier(str(tiny_model))
+    by_object = score_text(seed_paragraph, model=loaded)
+    assert [s.text for s in by_path.sentences] == [s.text for s in by_object.sentences]
+    assert [s.label for s in by_path.sentences] == [s.label for s in by_object.sentences]
+    assert by_path.model == str(tiny_model)
+    for s in by_path.sentences:
+        assert seed_paragraph[s.start : s.end] == s.text
+
+
+def test_long_input_is_scored_in_batches(tiny_model):
+    text = "Magnesium helpt soms bij kramp. " * 3000
+    result = score_text(text, model=load_classifier(str(tiny_model)), config=ScoreConfig(batch_size=64))
+    assert len(result.sentences) == 3000
+    assert result.sentences[-1].index == 2999
+
+
+def test_empty_text_is_an_input_error(tiny_model):
+    with pytest.raises(InputError, match="empty"):
+        score_text("  \n ", model=str(tiny_model))
+
+
+def test_config_validates_itself():
+    with pytest.raises(ValueError, match="batch_size"):
+        ScoreConfig(batch_size=0)

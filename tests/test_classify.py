@@ -1,0 +1,95 @@
+"""Model loading rules and batched prediction, on the session's tiny model."""
+
+import json
+import shutil
+
+import pytest
+
+from model.classify import Classifier, label_order, load_classifier, looks_local, resolve_model
+from model.errors import ModelError
+from model.labels import LABELS
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model) -> Classifier:
+    return load_classifier(str(tiny_model))
+
+
+def copy_model(tiny_model, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model, target)
+    return target
+
+
+def test_predict_keeps_input_order_and_is_batch_independent(classifier):
+    texts = ["Kort.", "Een veel langere zin over magnesium en slaap bij volwassenen.", "Middellange zin hier."]
+    one_batch = classifier.predict(texts, batch_size=8)
+    singles = [classifier.predict([t], batch_size=1)[0] for t in texts]
+    for a, b in zip(one_batch, singles):
+        assert list(a) == list(LABELS)
+        assert abs(sum(a.values()) - 1) < 1e-5
+        for label in LABELS:
+            assert a[label] == pytest.approx(b[label], abs=1e-5)
+
+
+def test_labels_come_from_config_not_code(tiny_model, tmp_path):
+    """A model whose columns are in another order must be read in that order."""
+    target = copy_model(tiny_model, tmp_path)
+    config = json.loads((target / "config.json").read_text())
+    reversed_labels = list(reversed(LABELS))
+    config["id2label"] = {str(i): name for i, name in enumerate(reversed_labels)}
+    config["label2id"] = {name: i for i, name in enumerate(reversed_labels)}
+    (target / "config.json").write_text(json.dumps(config))
+    assert load_classifier(str(target)).labels == tuple(reversed_labels)
+
+
+def test_dutch_aliases_in_id2label():
+    assert label_order({0: "Onderbouwd", 1: "voorzichtig", 2: "OVERDREVEN", 3: "promotioneel"}) == list(LABELS)
+
+
+@pytest.mark.parametrize(
+    "id2label, message",
+    [
+        ({0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2", 3: "LABEL_3"}, "not nuchter's four labels"),
+        ({0: "supported", 1: "hedged"}, "expected exactly"),
+    ],
+)
+def test_foreign_label_sets_are_refused(id2label, message):
+    with pytest.raises(ModelError, match=message):
+        label_order(id2label)
+
+
+def test_pickle_only_weights_are_refused(tiny_model, tmp_path):
+    target = copy_model(tiny_model, tmp_path)
+    (target / "model.safetensors").rename(target / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="safetensors only"):
+        load_classifier(str(target))
+
+
+def test_corrupt_weights_and_config(tiny_model, tmp_path):
+    target = copy_model(tiny_model, tmp_path)
+    (target / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="cannot load model"):
+        load_classifier(str(target))
+    (target / "config.json").write_text("{broken")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_classifier(str(target))
+
+
+def test_active_model_is_used_when_none_is_given(tiny_model, isolated_store):
+    with pytest.raises(ModelError, match="no active model"):
+        resolve_model(None)
+    (isolated_store / "models").mkdir(parents=True)
+    shutil.copytree(tiny_model, isolated_store / "models" / "mijn-model")
+    (isolated_store / "active").write_text("mijn-model\n")
+    assert resolve_model(None) == str(isolated_store / "models" / "mijn-model")
+    assert resolve_model("elders") == "elders"
+
+
+@pytest.mark.parametrize(
+    "name, local",
+    [("bert-base-multilingual-cased", False), ("DTAI-KULeuven/robbert-2023-dutch-base", False),
+     ("./modellen/robbert", True), ("/opt/model", True), ("~/model", True), ("a/b/c", True)],
+)
+def test_hub_ids_and_paths(name, local):
+    assert looks_local(name) is local
