@@ -115,6 +115,43 @@ def score(
     print_result(result, fmt or (Format.table if sys.stdout.isatty() else Format.jsonl))
 
 
+data_app = typer.Typer(help="Check labelled data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command(
+    "check",
+    epilog="Examples:\n\n\b\n  nuchter data check data/\n  nuchter data check new_labels.csv",
+)
+def data_check(
+    paths: Annotated[list[Path], typer.Argument(help="Data files or folders (JSONL, CSV, Label Studio JSON).")],
+    warnings: Annotated[bool, typer.Option("--warnings/--no-warnings", help="Also list duplicate rows.")] = True,
+) -> None:
+    """Validate labelled data: labels, empty rows, duplicates, conflicts; counts per split."""
+    from training.corpus import SPLITS, load_corpus
+    from model.labels import LABELS
+
+    try:
+        corpus = load_corpus(paths)
+    except NuchterError as error:
+        raise fail(error) from None
+    for problem in corpus.problems:
+        if problem.fatal or warnings:
+            typer.echo(str(problem), err=True)
+    counts = corpus.counts()
+    typer.echo(f"{len(corpus.files)} files, {len(corpus.examples)} sentences, "
+               f"{len({e.doc_id for e in corpus.examples})} documents")
+    typer.echo(f"{'split':<6}" + "".join(f"{label:>13}" for label in LABELS) + f"{'total':>8}")
+    for split in (*SPLITS, "all"):
+        row = counts[split]
+        typer.echo(f"{split:<6}" + "".join(f"{row[label]:>13}" for label in LABELS) + f"{sum(row.values()):>8}")
+    if corpus.errors:
+        raise fail(f"{len(corpus.errors)} error(s) in the data; fix the rows listed above")
+
+
+from model import cli_training  # noqa: E402,F401  registers train, evaluate, models on `app`
+
+
 def main() -> None:
     app()
 

@@ -1,16 +1,25 @@
 """Where installed models live and which one is active.
 
 The store is a per-user data directory (``NUCHTER_HOME`` overrides it) with
-``models/<name>/`` folders and a file ``active`` naming the active one.
+``models/<name>/`` folders and a file ``active`` naming the active one. The
+built-in model ships inside the package and is active until another is.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from model.errors import ModelError
+
 HOME_ENV = "NUCHTER_HOME"
+BUILTIN = "builtin"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
 def home() -> Path:
@@ -29,15 +38,87 @@ def models_dir() -> Path:
     return home() / "models"
 
 
+def builtin_available() -> bool:
+    return (BUILTIN_DIR / "config.json").is_file()
+
+
+def path_of(name: str) -> Path:
+    return BUILTIN_DIR if name == BUILTIN else models_dir() / name
+
+
 def active_name() -> str | None:
-    marker = home() / "active"
     try:
-        name = marker.read_text(encoding="utf-8").strip()
+        name = (home() / "active").read_text(encoding="utf-8").strip()
     except OSError:
-        return None
-    return name if name and (models_dir() / name).is_dir() else None
+        name = ""
+    if name and (name == BUILTIN or (models_dir() / name).is_dir()):
+        return name if name != BUILTIN or builtin_available() else None
+    return BUILTIN if builtin_available() else None
 
 
 def active_model() -> Path | None:
     name = active_name()
-    return models_dir() / name if name else None
+    return path_of(name) if name else None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the old or the new content, never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def use(name: str) -> Path:
+    if name != BUILTIN and not (models_dir() / name).is_dir():
+        known = ", ".join(m.name for m in list_models()) or "none"
+        raise ModelError(f"no installed model named {name!r} (installed: {known})")
+    if name == BUILTIN and not builtin_available():
+        raise ModelError("this installation has no built-in model")
+    write_atomically(home() / "active", name + "\n")
+    return path_of(name)
+
+
+def new_name() -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name, n = stamp, 1
+    while (models_dir() / name).exists() or (models_dir() / f"{name}.partial").exists():
+        n += 1
+        name = f"{stamp}-{n}"
+    return name
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    name: str
+    path: Path
+    active: bool
+    metrics: dict
+
+    @property
+    def test_macro_f1(self) -> float | None:
+        return (self.metrics.get("test") or {}).get("macro_f1")
+
+
+def read_metrics(path: Path) -> dict:
+    try:
+        return json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def list_models() -> list[InstalledModel]:
+    active = active_name()
+    found = []
+    if builtin_available():
+        found.append(InstalledModel(BUILTIN, BUILTIN_DIR, active == BUILTIN, read_metrics(BUILTIN_DIR)))
+    if models_dir().is_dir():
+        for path in sorted(models_dir().iterdir()):
+            if path.is_dir() and not path.name.endswith(".partial") and not path.name.startswith("."):
+                found.append(InstalledModel(path.name, path, active == path.name, read_metrics(path)))
+    return found

@@ -1,0 +1,138 @@
+"""`nuchter train`, `nuchter evaluate` and `nuchter models`: thin wrappers over training/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from model.cli import app, fail
+from model.errors import NuchterError
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n\b\n"
+        "  nuchter train --data data/\n"
+        "  nuchter train --data data/ --data nieuwe_labels.csv\n"
+        "  nuchter train --data data/ --base-model DTAI-KULeuven/robbert-2023-dutch-base\n"
+        "  nuchter train --data data/ --base-model ./modellen/robbert --output runs/robbert\n"
+        "  nuchter train --data data/ --config train.toml --resume"
+    )
+)
+def train(
+    data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data: JSONL, CSV, Label Studio JSON, doccano JSONL, or a folder (repeatable).")],
+    base_model: Annotated[Optional[str], typer.Option(help="Encoder to fine-tune: hub id, directory, or 'scratch'. [default: bert-base-multilingual-cased]")] = None,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="Training settings as JSON or TOML; flags override it.")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="Write the model here instead of the model store (not activated).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name in the model store [default: a timestamp].")] = None,
+    force: Annotated[bool, typer.Option(help="Activate the new model even if it scores lower than the active one.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
+    epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 6]")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 2e-5]")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Sentences per step. [default: 16]")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per sentence. [default: 128]")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed. [default: 42]")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs; 0 disables. [default: 2]")] = None,
+    class_weighting: Annotated[Optional[bool], typer.Option("--class-weighting/--no-class-weighting", help="Weight the loss by inverse label frequency. [default: on]")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick trials).")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+) -> None:
+    """Fine-tune an encoder on labelled Dutch sentences and install the result."""
+    from training.config import TrainConfig
+    from training.train import train as run
+
+    flags = dict(
+        base_model=base_model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+        max_length=max_length, seed=seed, early_stopping_patience=patience,
+        class_weighting=class_weighting, max_steps=max_steps, threads=threads,
+    )
+    try:
+        if config_file is not None:
+            config = TrainConfig.from_file(config_file, **flags)
+        else:
+            config = TrainConfig.from_dict({k: v for k, v in flags.items() if v is not None}, where="flags")
+        outcome = run(config, data, output=output, name=name, force=force, resume=resume,
+                      progress=sys.stderr.isatty(), log=_log)
+    except NuchterError as error:
+        raise fail(error) from None
+    except KeyboardInterrupt:
+        _log("interrupted: the active model and earlier models are unchanged; "
+             "continue with the same command plus --resume")
+        raise typer.Exit(130) from None
+    typer.echo(outcome.message)
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(
+    "evaluate",
+    epilog="Examples:\n\n\b\n  nuchter evaluate --data data/ --split test\n  nuchter evaluate --data extra.csv --model runs/robbert --errors fouten.csv",
+)
+def evaluate_command(
+    data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data files or folders (repeatable).")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows].")] = None,
+    fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
+    errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+) -> None:
+    """Macro-F1, per-label precision/recall/F1 and the confusion matrix of a model."""
+    from model.classify import resolve_model
+    from training.corpus import SPLITS
+    from training.evaluation import evaluate_model, format_table, write_errors
+
+    if split is not None and split not in SPLITS:
+        raise fail(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", 2)
+    try:
+        metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads)
+        if errors is not None:
+            write_errors(errors, wrong)
+            _log(f"wrote {len(wrong)} misclassified sentences to {errors}")
+    except NuchterError as error:
+        raise fail(error) from None
+    typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False) if fmt is EvalFormat.json else format_table(metrics))
+
+
+models_app = typer.Typer(help="List installed models or switch the active one.", invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context) -> None:
+    """List installed models with their test macro-F1; * marks the active one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from model import store
+
+    found = store.list_models()
+    if not found:
+        typer.echo("no models installed; train one with `nuchter train --data data/`")
+        return
+    for m in found:
+        f1 = f"{m.test_macro_f1:.3f}" if m.test_macro_f1 is not None else "  -  "
+        base = m.metrics.get("base_model", "?")
+        typer.echo(f"{'*' if m.active else ' '} {m.name:<28} test macro-F1 {f1}  base {base}")
+
+
+@models_app.command("use", epilog="Example:\n\n\b\n  nuchter models use builtin")
+def models_use(name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")]) -> None:
+    """Make an installed model the active one."""
+    from model import store
+
+    try:
+        store.use(name)
+    except NuchterError as error:
+        raise fail(error) from None
+    typer.echo(f"active model: {name}")

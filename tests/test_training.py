@@ -1,0 +1,162 @@
+"""Training end to end on tiny models: written, loadable, evaluated, safely installed."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from model import score_text, store
+from model.cli import app
+from model.labels import LABELS
+from training.config import TrainConfig
+from training.corpus import load_corpus
+from training.train import should_activate, train
+
+runner = CliRunner()
+TINY = dict(base_model="scratch", scratch_vocab_size=600, scratch_layers=1, scratch_hidden=32,
+            scratch_heads=2, max_length=48, batch_size=16, learning_rate=3e-3, early_stopping_patience=0)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory) -> Path:
+    """About 40 documents of the real corpus, with every split present."""
+    corpus = load_corpus([Path(__file__).resolve().parent.parent / "data" / "original"])
+    chosen, seen = [], {"train": 0, "dev": 0, "test": 0}
+    for doc_id in dict.fromkeys(e.doc_id for e in corpus.examples):
+        rows = [e for e in corpus.examples if e.doc_id == doc_id]
+        split = rows[0].split
+        if seen[split] < {"train": 30, "dev": 5, "test": 5}[split]:
+            seen[split] += 1
+            chosen += rows
+        if sum(seen.values()) == 40:
+            break
+    folder = tmp_path_factory.mktemp("small-data")
+    with open(folder / "rows.jsonl", "w", encoding="utf-8") as handle:
+        for e in chosen:
+            handle.write(json.dumps({"text": e.text, "label": e.label, "doc_id": e.doc_id}, ensure_ascii=False) + "\n")
+    return folder
+
+
+@pytest.fixture()
+def config_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def test_train_writes_a_complete_model_and_scores_with_it(small_data, tmp_path):
+    out = train(TrainConfig(**TINY, max_steps=6), [small_data], output=tmp_path / "m", progress=False, log=lambda m: None)
+    assert not out.activated and out.path == tmp_path / "m"
+    names = {p.name for p in out.path.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training_config.json", "metrics.json", "README.md"} <= names
+    assert not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
+    assert not (tmp_path / "m.partial").exists()
+    metrics = json.loads((out.path / "metrics.json").read_text())
+    for split in ("dev", "test"):
+        assert 0 <= metrics[split]["macro_f1"] <= 1
+        assert set(metrics[split]["per_label"]) == set(LABELS)
+        matrix = metrics[split]["confusion_matrix"]["rows_gold_columns_predicted"]
+        assert sum(map(sum, matrix)) == sum(metrics["data"]["counts"][split].values())
+    assert metrics["base_model"] == "scratch" and metrics["seed"] == 42 and metrics["duration_s"] > 0
+    assert json.loads((out.path / "training_config.json").read_text())["max_steps"] == 6
+    card = (out.path / "README.md").read_text()
+    assert card.startswith("---\nlanguage: nl") and "macro-F1" in card
+    config = json.loads((out.path / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(4)] == list(LABELS)
+    result = score_text("Kurkuma geneest alles. Het bewijs is beperkt.", model=str(out.path))
+    assert [s.label in LABELS for s in result.sentences] == [True, True]
+
+
+def test_activation_rule():
+    assert should_activate(0.6, None) and should_activate(0.6, 0.6)
+    assert not should_activate(0.5, 0.6) and should_activate(0.5, 0.6, force=True)
+
+
+def test_store_retrain_keeps_the_better_active_model(small_data, isolated_store):
+    quiet = dict(progress=False, log=lambda m: None)
+    good = train(TrainConfig(**TINY, epochs=8), [small_data], name="goed", **quiet)
+    assert good.activated and store.active_name() == "goed"
+    worse = train(TrainConfig(**{**TINY, "learning_rate": 1e-9}, max_steps=1), [small_data], name="slecht", **quiet)
+    assert worse.metrics["test"]["macro_f1"] < good.metrics["test"]["macro_f1"], "setup: the second model should be worse"
+    assert not worse.activated and "kept goed active" in worse.message
+    assert store.active_name() == "goed" and (isolated_store / "models" / "slecht").is_dir()
+    forced = train(TrainConfig(**{**TINY, "learning_rate": 1e-9}, max_steps=1), [small_data], name="geforceerd", force=True, **quiet)
+    assert forced.activated and store.active_name() == "geforceerd"
+
+
+def test_interrupted_training_leaves_the_active_model_intact_and_resumes(small_data, isolated_store, monkeypatch):
+    quiet = dict(progress=False, log=lambda m: None)
+    train(TrainConfig(**TINY, max_steps=2), [small_data], name="eerste", **quiet)
+    weights = (isolated_store / "models" / "eerste" / "model.safetensors").read_bytes()
+
+    import transformers
+
+    original_step = transformers.Trainer.training_step
+    calls = {"n": 0}
+
+    def interrupting_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", interrupting_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**TINY, max_steps=6), [small_data], name="tweede", **quiet)
+    assert store.active_name() == "eerste"
+    assert (isolated_store / "models" / "eerste" / "model.safetensors").read_bytes() == weights
+    assert not (isolated_store / "models" / "tweede").exists()
+    assert list((isolated_store / "models" / "tweede.partial" / "checkpoints").glob("checkpoint-*"))
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", original_step)
+    resumed = train(TrainConfig(**TINY, max_steps=6), [small_data], name="tweede", resume=True, force=True, **quiet)
+    assert resumed.path.is_dir() and not (isolated_store / "models" / "tweede.partial").exists()
+    assert store.active_name() == "tweede"
+
+
+def test_cli_train_evaluate_models(small_data, config_file, tmp_path, isolated_store):
+    extra = tmp_path / "nieuw.csv"
+    extra.write_bytes("tekst;label\nDeze zalf geneest elke vorm van eczeem binnen een week;overdreven\n".encode("cp1252"))
+    result = runner.invoke(app, ["train", "--data", str(small_data), "--data", str(extra),
+                                 "--config", str(config_file), "--max-steps", "4", "--name", "cli"])
+    assert result.exit_code == 0, result.output
+    assert "installed and activated cli" in result.stdout
+    assert "nieuw.csv: 1 new sentences" in result.stderr
+    listing = runner.invoke(app, ["models"])
+    assert "* cli" in listing.stdout and "test macro-F1" in listing.stdout
+
+    errors = tmp_path / "fouten.csv"
+    evaluation = runner.invoke(app, ["evaluate", "--data", str(small_data), "--split", "test",
+                                     "--format", "json", "--errors", str(errors)])
+    assert evaluation.exit_code == 0, evaluation.output
+    metrics = json.loads(evaluation.stdout)
+    assert metrics["split"] == "test" and set(metrics["per_label"]) == set(LABELS)
+    wrong = errors.read_text(encoding="utf-8").splitlines()
+    assert wrong[0] == "where,doc_id,text,gold,predicted,confidence"
+    assert len(wrong) - 1 == metrics["sentences"] - round(metrics["accuracy"] * metrics["sentences"])
+
+    table = runner.invoke(app, ["evaluate", "--data", str(small_data)])
+    assert "macro-F1" in table.stdout and "confusion" in table.stdout
+
+
+def test_cli_train_refuses_bad_data_and_settings(tmp_path, config_file):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nEen zin.,overclaim\nEen zin.,supported\n")
+    result = runner.invoke(app, ["train", "--data", str(bad), "--config", str(config_file)])
+    assert result.exit_code == 1 and f"{bad}:2" in result.stderr and "did you mean 'overclaimed'" in result.stderr
+    conflict = tmp_path / "conflict.csv"
+    conflict.write_text("text,label\nEen zin.,hedged\nEen zin.,supported\n")
+    result = runner.invoke(app, ["train", "--data", str(conflict)])
+    assert result.exit_code == 1 and "conflicting labels" in result.stderr
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"learnin_rate": 1e-3}))
+    result = runner.invoke(app, ["train", "--data", str(bad), "--config", str(typo)])
+    assert result.exit_code == 1 and "did you mean 'learning_rate'" in result.stderr
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1 and "not found" in result.stderr
+
+
+def test_models_use_unknown_name():
+    result = runner.invoke(app, ["models", "use", "bestaat-niet"])
+    assert result.exit_code == 1 and "no installed model named" in result.stderr

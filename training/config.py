@@ -1,0 +1,92 @@
+"""Settings of a training job: one typed dataclass, from flags or a file, saved beside the model."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from model.errors import NuchterError
+
+DEFAULT_BASE_MODEL = "bert-base-multilingual-cased"
+SCRATCH = "scratch"
+"""``base_model`` value for a small BERT trained from nothing (tokenizer included)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base_model: str = DEFAULT_BASE_MODEL
+    """Hub id or directory of an encoder, or 'scratch' for a small model built from our data."""
+    epochs: float = 6.0
+    """Upper bound; early stopping on dev macro-F1 usually ends sooner."""
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    max_length: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    class_weighting: bool = True
+    """Weight the loss by inverse label frequency so rare labels are not ignored."""
+    early_stopping_patience: int = 2
+    """Epochs without a better dev macro-F1 before stopping; 0 disables early stopping."""
+    max_steps: int = -1
+    """Stop after this many optimiser steps (smoke tests); -1 means train by epochs."""
+    threads: int | None = None
+    scratch_vocab_size: int = 8000
+    scratch_layers: int = 2
+    scratch_hidden: int = 128
+    scratch_heads: int = 2
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs <= 0:
+            problems.append(f"epochs must be positive, got {self.epochs}")
+        if not 0 < self.learning_rate < 1:
+            problems.append(f"learning_rate must be between 0 and 1, got {self.learning_rate}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_length < 8:
+            problems.append(f"max_length must be at least 8, got {self.max_length}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.early_stopping_patience < 0:
+            problems.append("early_stopping_patience cannot be negative")
+        if self.scratch_hidden % self.scratch_heads:
+            problems.append("scratch_hidden must be divisible by scratch_heads")
+        if problems:
+            raise NuchterError("invalid training config: " + "; ".join(problems))
+
+    @property
+    def from_scratch(self) -> bool:
+        return self.base_model == SCRATCH
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides) -> "TrainConfig":
+        """Read JSON or TOML; flags given on the command line win over the file."""
+        try:
+            text = path.read_text(encoding="utf-8")
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except FileNotFoundError:
+            raise NuchterError(f"config file not found: {path}") from None
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise NuchterError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from None
+        values = values.get("training", values)
+        return cls.from_dict({**values, **{k: v for k, v in overrides.items() if v is not None}}, where=str(path))
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                guess = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+                raise NuchterError(f"{where}: unknown setting {key!r}{hint}")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise NuchterError(f"{where}: {exc}") from None

@@ -1,0 +1,286 @@
+"""The labelled corpus: one loader for training, evaluation, checks and tests.
+
+Rows come from the project's JSONL (``text``, ``label``, ``doc_id``,
+``source``, ``topic``, ``register``), CSV as Dutch spreadsheets write it,
+Label Studio JSON exports and doccano JSONL. Every problem is reported with
+its file and line so a person can fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import NuchterError
+from model.extract import decode
+from model.labels import LABELS, UnknownLabelError, normalise_label
+
+SPLITS = ("train", "dev", "test")
+DATA_SUFFIXES = (".jsonl", ".csv", ".json")
+SKIPPED_DIRS = frozenset({"agreement", "seeds"})
+"""Folders under a data directory that hold raw text or review passes, not training rows."""
+
+TEXT_COLUMNS = ("text", "tekst", "zin", "sentence")
+LABEL_COLUMNS = ("label", "labels", "categorie", "category")
+META_FIELDS = ("doc_id", "source", "topic", "register")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    doc_id: str
+    source: str = ""
+    topic: str = ""
+    register: str = ""
+    where: str = ""  # "file:line", for messages
+
+    @property
+    def split(self) -> str:
+        return split_of(self.doc_id)
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.where}: {'error' if self.fatal else 'warning'}: {self.message}"
+
+
+@dataclass
+class Corpus:
+    examples: list[Example] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.fatal]
+
+    def split(self, name: str) -> list[Example]:
+        return [e for e in self.examples if e.split == name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Label counts per split (plus 'all')."""
+        table: dict[str, Counter] = defaultdict(Counter)
+        for e in self.examples:
+            table[e.split][e.label] += 1
+            table["all"][e.label] += 1
+        return {s: {label: table[s][label] for label in LABELS} for s in (*SPLITS, "all")}
+
+
+class CorpusError(NuchterError):
+    """Data that cannot be trained on; the message lists the rows."""
+
+    def __init__(self, problems: list[Problem], limit: int = 20):
+        shown = "\n".join(f"  {p}" for p in problems[:limit])
+        more = f"\n  … and {len(problems) - limit} more" if len(problems) > limit else ""
+        super().__init__(f"{len(problems)} problem(s) in the data:\n{shown}{more}")
+        self.problems = problems
+
+
+def split_of(doc_id: str) -> str:
+    """Stable split for a document: 80 % train, 10 % dev, 10 % test by a hash of its id.
+
+    A document never moves when data is added, and never straddles splits.
+    """
+    bucket = int(hashlib.sha256(doc_id.encode("utf-8")).hexdigest()[:8], 16) % 10
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def data_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Files to read: given files as they are, folders searched recursively."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                relative = candidate.relative_to(path).parts[:-1]
+                if candidate.suffix.lower() in DATA_SUFFIXES and candidate.is_file() and not (
+                    SKIPPED_DIRS.intersection(relative) or any(p.startswith((".", "_")) for p in relative)
+                ):
+                    found.append(candidate)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise NuchterError(f"data path not found: {path}")
+    if not found:
+        raise NuchterError(
+            "no data files found in " + ", ".join(str(p) for p in paths) + f" (looked for {', '.join(DATA_SUFFIXES)})"
+        )
+    return found
+
+
+# --- readers: file -> (line number, raw dict) -----------------------------------------
+
+
+def _read_jsonl(text: str, name: str) -> Iterator[tuple[str, dict | Problem]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            yield where, Problem(where, f"not valid JSON ({exc.msg})")
+            continue
+        yield where, row if isinstance(row, dict) else Problem(where, "each line must be a JSON object")
+
+
+def _read_csv(text: str, name: str) -> Iterator[tuple[str, dict | Problem]]:
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
+        yield f"{name}:1", Problem(f"{name}:1", "empty CSV file")
+        return
+    columns = [h.strip().lower() for h in header]
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        yield f"{name}:{reader.line_num}", dict(zip(columns, cells))
+
+
+def _read_json(text: str, name: str) -> Iterator[tuple[str, dict | Problem]]:
+    """A Label Studio export: a list of tasks with data.text and annotations."""
+    try:
+        tasks = json.loads(text)
+    except ValueError as exc:
+        yield f"{name}:{exc.lineno}", Problem(f"{name}:{exc.lineno}", f"not valid JSON ({exc.msg})")
+        return
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        yield name, Problem(name, "expected a Label Studio export (a JSON list of tasks)")
+        return
+    for number, task in enumerate(tasks, 1):
+        where = f"{name}: task {number}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            yield where, Problem(where, "not a Label Studio task (no 'data' object)")
+            continue
+        data = task["data"]
+        text_value = next((data[k] for k in TEXT_COLUMNS if k in data), None)
+        choices: list[str] = []
+        for annotation in task.get("annotations") or task.get("completions") or []:
+            if annotation.get("was_cancelled"):
+                continue
+            for result in annotation.get("result", []):
+                choices += result.get("value", {}).get("choices", [])
+            if choices:
+                break
+        row = {k: v for k, v in data.items() if k in META_FIELDS}
+        row.update(text=text_value, label=choices)
+        row.setdefault("doc_id", str(data.get("doc_id") or task.get("id") or ""))
+        yield where, row
+
+
+READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".json": _read_json}
+
+
+def _first(row: dict, names: tuple[str, ...]):
+    for name in names:
+        if name in row and row[name] not in (None, ""):
+            return row[name]
+    return None
+
+
+def _example(row: dict, where: str, file_stem: str) -> Example | Problem:
+    text = _first(row, TEXT_COLUMNS)
+    if not isinstance(text, str) or not text.strip():
+        return Problem(where, "empty text")
+    label = _first(row, LABEL_COLUMNS)
+    if isinstance(label, list):  # doccano and Label Studio keep a list
+        if len(label) != 1:
+            return Problem(where, f"expected exactly one label, got {label or 'none'}")
+        label = label[0]
+    if not isinstance(label, str) or not label.strip():
+        return Problem(where, "missing label")
+    try:
+        label = normalise_label(label)
+    except UnknownLabelError as exc:
+        return Problem(where, str(exc))
+    doc_id = str(row.get("doc_id") or "").strip() or f"{file_stem}:{where.rsplit(':', 1)[-1].strip()}"
+    return Example(
+        text=text.strip(),
+        label=label,
+        doc_id=doc_id,
+        source=str(row.get("source") or ""),
+        topic=str(row.get("topic") or ""),
+        register=str(row.get("register") or ""),
+        where=where,
+    )
+
+
+def read_file(path: Path) -> tuple[list[Example], list[Problem]]:
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        return [], [Problem(str(path), f"unsupported file type {path.suffix!r}; use {', '.join(DATA_SUFFIXES)}")]
+    try:
+        text = decode(path.read_bytes(), str(path))
+    except (OSError, NuchterError) as exc:
+        return [], [Problem(str(path), str(exc))]
+    examples, problems = [], []
+    for where, row in reader(text.lstrip("\ufeff"), str(path)):
+        item = row if isinstance(row, Problem) else _example(row, where, path.stem)
+        (problems if isinstance(item, Problem) else examples).append(item)
+    return examples, problems
+
+
+def check(examples: list[Example]) -> tuple[list[Example], list[Problem]]:
+    """Drop exact duplicates (warning) and report one text with two labels (error)."""
+    seen: dict[str, Example] = {}
+    kept, problems = [], []
+    for example in examples:
+        key = normalise_text(example.text)
+        earlier = seen.get(key)
+        if earlier is None:
+            seen[key] = example
+            kept.append(example)
+        elif earlier.label == example.label:
+            problems.append(Problem(example.where, f"duplicate of {earlier.where}; kept once", fatal=False))
+        else:
+            problems.append(
+                Problem(
+                    example.where,
+                    f"conflicting labels: {example.label!r} here, {earlier.label!r} at {earlier.where} "
+                    f"for the same sentence: {example.text[:60]!r}",
+                )
+            )
+    return kept, problems
+
+
+def load_corpus(paths: Iterable[Path | str]) -> Corpus:
+    """Read, validate and de-duplicate; problems are collected, never raised."""
+    corpus = Corpus(files=data_files(paths))
+    raw: list[Example] = []
+    for path in corpus.files:
+        examples, problems = read_file(path)
+        raw += examples
+        corpus.problems += problems
+    corpus.examples, problems = check(raw)
+    corpus.problems += problems
+    return corpus
+
+
+def load_for_training(paths: Iterable[Path | str]) -> Corpus:
+    """Like :func:`load_corpus`, but refuses data with errors."""
+    corpus = load_corpus(paths)
+    if corpus.errors:
+        raise CorpusError(corpus.errors)
+    if not corpus.examples:
+        raise NuchterError("the data holds no labelled sentences")
+    return corpus

@@ -1,0 +1,367 @@
+"""Fine-tune an encoder on the labelled corpus and install the result safely.
+
+A run builds everything in ``<target>.partial/`` and renames it into place
+only when it has finished, so an interrupted or failed run never touches the
+active model or earlier ones. Checkpoints in the partial folder let
+``--resume`` continue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from model import store
+from model.classify import load_classifier, looks_local
+from model.errors import ModelError, NuchterError
+from model.labels import LABELS
+from training import card
+from training.config import TrainConfig
+from training.corpus import Corpus, Example, load_for_training
+
+LABEL2ID = {label: i for i, label in enumerate(LABELS)}
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    path: Path
+    metrics: dict
+    activated: bool
+    message: str
+
+
+def class_weights(examples: list[Example]) -> list[float]:
+    """Inverse-frequency weights, normalised to mean 1; absent labels get 1."""
+    counts = Counter(e.label for e in examples)
+    raw = [len(examples) / (len(LABELS) * counts[label]) if counts[label] else 1.0 for label in LABELS]
+    mean = sum(raw) / len(raw)
+    return [w / mean for w in raw]
+
+
+def _device_settings() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"use_cpu": False, "bf16": bf16, "fp16": not bf16}
+    return {"use_cpu": True}
+
+
+def _load_base(config: TrainConfig, train_texts: list[str]):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if config.from_scratch:
+        from training.scratch import small_bert, train_tokenizer
+
+        tokenizer = train_tokenizer(train_texts, vocab_size=config.scratch_vocab_size)
+        network = small_bert(
+            tokenizer,
+            layers=config.scratch_layers,
+            hidden=config.scratch_hidden,
+            heads=config.scratch_heads,
+            max_positions=max(config.max_length, 128),
+            seed=config.seed,
+        )
+        return tokenizer, network
+    local = looks_local(config.base_model)
+    if local and not Path(config.base_model).expanduser().is_dir():
+        raise ModelError(f"base model directory not found: {config.base_model}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.base_model, local_files_only=local, trust_remote_code=False)
+        network = AutoModelForSequenceClassification.from_pretrained(
+            config.base_model,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id=LABEL2ID,
+            local_files_only=local,
+            use_safetensors=True,
+            trust_remote_code=False,
+            ignore_mismatched_sizes=True,
+        )
+    except Exception as exc:  # many exception types, all meaning "cannot load"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "" if local else " (a hub id needs network access; or pass a local directory)"
+        raise ModelError(f"cannot load base model {config.base_model}{hint}: {reason}") from None
+    return tokenizer, network
+
+
+def _dataset(examples: list[Example], tokenizer, max_length: int):
+    from datasets import Dataset
+
+    data = Dataset.from_list([{"text": e.text, "label": LABEL2ID[e.label]} for e in examples])
+    return data.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text"],
+    )
+
+
+def predict_labels(classifier, examples: list[Example]) -> list[int]:
+    probabilities = classifier.predict([e.text for e in examples])
+    return [LABEL2ID[max(p, key=p.__getitem__)] for p in probabilities]
+
+
+def evaluate_examples(classifier, examples: list[Example]) -> dict:
+    from training.metrics import compute
+
+    return compute(predict_labels(classifier, examples), [LABEL2ID[e.label] for e in examples])
+
+
+def _active_score_on(test: list[Example]) -> tuple[str | None, float | None]:
+    """The active model's macro-F1 on *this* test split (its saved figure may be on older data)."""
+    name = store.active_name()
+    if name is None:
+        return None, None
+    try:
+        classifier = load_classifier(str(store.path_of(name)))
+    except NuchterError:
+        return name, None
+    return name, evaluate_examples(classifier, test)["macro_f1"]
+
+
+def should_activate(new_f1: float, active_f1: float | None, force: bool = False) -> bool:
+    """A retrained model replaces the active one only if it is not worse on the same test split."""
+    return force or active_f1 is None or new_f1 >= active_f1
+
+
+def report_data(corpus: Corpus) -> list[str]:
+    """What the merged data holds: per file, how many rows were new and how many duplicates."""
+    per_file = Counter(e.where.rsplit(":", 1)[0] for e in corpus.examples)
+    duplicates = Counter(p.where.rsplit(":", 1)[0] for p in corpus.problems if not p.fatal)
+    lines = []
+    for path in corpus.files:
+        name = str(path)
+        lines.append(f"{name}: {per_file[name]} new sentences, {duplicates[name]} duplicates of earlier rows")
+    return lines
+
+
+def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, work: Path, weights, progress: bool, log):
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+
+    from training.metrics import compute
+
+    class WeightedTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss_weights = torch.tensor(weights, device=outputs.logits.device, dtype=outputs.logits.dtype)
+            loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=loss_weights)
+            return (loss, outputs) if return_outputs else loss
+
+    def compute_metrics(prediction):
+        predicted = prediction.predictions.argmax(-1).tolist()
+        metrics = compute(predicted, prediction.label_ids.tolist())
+        return {"macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"]}
+
+    steps_per_epoch = max(1, -(-len(train_set) // config.batch_size))
+    by_steps = config.max_steps > 0
+    interval = max(1, min(config.max_steps, steps_per_epoch) // 2) if by_steps else None
+    arguments = TrainingArguments(
+        output_dir=str(work / "checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(32, config.batch_size),
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        seed=config.seed,
+        eval_strategy="steps" if by_steps else "epoch",
+        save_strategy="steps" if by_steps else "epoch",
+        eval_steps=interval,
+        save_steps=interval,
+        logging_steps=max(1, steps_per_epoch // 5),
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        save_total_limit=2,
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        **_device_settings(),
+    )
+    callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    callbacks.append(_StderrProgress(progress, log))
+    trainer_class = WeightedTrainer if config.class_weighting else Trainer
+    trainer = trainer_class(
+        model=network,
+        args=arguments,
+        train_dataset=train_set,
+        eval_dataset=dev_set,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
+    # The default callbacks print log dicts on stdout; stdout is for results only.
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def _StderrProgress(show_bar: bool, log):
+    """A progress bar on stderr (when it is a terminal) and one line per evaluation."""
+    import sys
+
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training",
+                            unit="step", file=sys.stderr, disable=not show_bar, leave=False)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and "eval_macro_f1" in metrics:
+                message = f"epoch {state.epoch:.2f}: dev macro-F1 {metrics['eval_macro_f1']:.3f}"
+                (self.bar.write(message, file=sys.stderr) if self.bar is not None and show_bar else log(message))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return Progress()
+
+
+def _latest_checkpoint(work: Path) -> str | None:
+    checkpoints = sorted(
+        (work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])
+    )
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def train(
+    config: TrainConfig,
+    data: list[Path],
+    *,
+    output: Path | None = None,
+    name: str | None = None,
+    force: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    log=print,
+) -> TrainOutcome:
+    """Train, evaluate on dev and test, write the model folder, and maybe activate it."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    corpus = load_for_training(data)
+    for line in report_data(corpus):
+        log(line)
+    train_examples, dev_examples, test_examples = (corpus.split(s) for s in ("train", "dev", "test"))
+    for split, examples in (("train", train_examples), ("dev", dev_examples), ("test", test_examples)):
+        if not examples:
+            raise NuchterError(
+                f"the {split} split is empty: splits are assigned per document (doc_id), "
+                "so the data needs more documents"
+            )
+    log(f"train {len(train_examples)}, dev {len(dev_examples)}, test {len(test_examples)} sentences")
+
+    if output is not None:
+        target = Path(output)
+        if target.exists() and not resume:
+            raise NuchterError(f"{target} already exists; choose another --output or remove it first")
+    else:
+        target = store.models_dir() / (name or (_latest_partial_name() if resume else None) or store.new_name())
+        if target.exists():
+            raise NuchterError(f"a model named {target.name!r} is already installed; pick another --name")
+    work = target.with_name(target.name + ".partial")
+    checkpoint = _latest_checkpoint(work) if resume else None
+    if resume and checkpoint is None:
+        raise NuchterError(f"nothing to resume: no checkpoint in {work}")
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    import datasets
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    if not progress:
+        datasets.disable_progress_bars()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    transformers.set_seed(config.seed)
+    started = time.time()
+    if config.from_scratch and checkpoint:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+        from training.scratch import small_bert
+
+        network = small_bert(tokenizer, layers=config.scratch_layers, hidden=config.scratch_hidden,
+                             heads=config.scratch_heads, max_positions=max(config.max_length, 128), seed=config.seed)
+    else:
+        tokenizer, network = _load_base(config, [e.text for e in train_examples])
+    train_set = _dataset(train_examples, tokenizer, config.max_length)
+    dev_set = _dataset(dev_examples, tokenizer, config.max_length)
+    trainer = _make_trainer(
+        config, network, tokenizer, train_set, dev_set, work, class_weights(train_examples), progress, log
+    )
+    (work / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    final = work / "model"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    (final / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is saved as JSON below
+    classifier = load_classifier(str(final), threads=config.threads)
+    metrics = {
+        "base_model": config.base_model,
+        "seed": config.seed,
+        "duration_s": round(time.time() - started, 1),
+        "epochs_run": round(trainer.state.epoch or 0, 2),
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        "data": {
+            "files": [str(p) for p in corpus.files],
+            "counts": corpus.counts(),
+            "documents": len({e.doc_id for e in corpus.examples}),
+        },
+        "dev": evaluate_examples(classifier, dev_examples),
+        "test": evaluate_examples(classifier, test_examples),
+    }
+    (final / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (final / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+    (final / "README.md").write_text(card.render(metrics, asdict(config)), encoding="utf-8")
+    log(f"dev macro-F1 {metrics['dev']['macro_f1']:.3f}, test macro-F1 {metrics['test']['macro_f1']:.3f}")
+
+    activated, message = False, f"model written to {target}"
+    if output is None:
+        active, active_f1 = _active_score_on(test_examples)
+        new_f1 = metrics["test"]["macro_f1"]
+        os.replace(final, target)
+        if should_activate(new_f1, active_f1, force):
+            store.use(target.name)
+            activated = True
+            message = f"installed and activated {target.name} (test macro-F1 {new_f1:.3f}"
+            message += f", was {active_f1:.3f} for {active})" if active_f1 is not None else ")"
+        else:
+            message = (
+                f"installed {target.name} but kept {active} active: its test macro-F1 {new_f1:.3f} is below "
+                f"{active_f1:.3f} on the same test split (switch with `nuchter models use {target.name}`, "
+                "or retrain with --force)"
+            )
+    else:
+        os.replace(final, target)
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainOutcome(target, metrics, activated, message)
+
+
+def _latest_partial_name() -> str | None:
+    partials = sorted(store.models_dir().glob("*.partial"), key=lambda p: p.stat().st_mtime)
+    return partials[-1].name.removesuffix(".partial") if partials else None
