@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,6 +62,15 @@ def check_model_dir(path: Path) -> None:
         raise ModelError(f"{path}/config.json is not valid JSON ({exc})") from None
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "vocab.json")
+
+
+def check_tokenizer(path: Path) -> None:
+    """Without its files AutoTokenizer quietly builds a tokenizer that maps every word to [UNK]."""
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{path} has no tokenizer (tokenizer.json or vocab files); save it with the model")
+
+
 def label_order(id2label: dict) -> list[str]:
     """Map a model's output columns to canonical label names."""
     try:
@@ -95,6 +105,7 @@ class Classifier:
         """
         import torch
 
+        texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[dict[str, float] | None] = [None] * len(texts)
         with torch.inference_mode():
@@ -116,14 +127,46 @@ class Classifier:
         return out  # type: ignore[return-value]
 
 
-def load_classifier(name: str, *, threads: int | None = None) -> Classifier:
-    """Load a sequence-classification checkpoint from a directory or the hub."""
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def load_classifier(
+    name: str, *, threads: int | None = None, backend: str = "auto", int8: bool = True, warn=None
+) -> Classifier:
+    """Load a classifier from a directory or the hub.
+
+    Linear n-gram models load as they are. Transformer directories are served
+    by ONNX Runtime (exported on first use and cached; int8 unless ``int8`` is
+    False) with ``backend="auto"`` or ``"onnx"``; ``"auto"`` falls back to
+    PyTorch when the export fails, and hub ids always use PyTorch.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     local = looks_local(name)
     if local:
         path = Path(name).expanduser()
         check_model_dir(path)
+        from model.linear_backend import is_linear_model, load_linear_classifier
+
+        if is_linear_model(path):
+            return load_linear_classifier(path, name)
+        check_tokenizer(path)
+        if backend != "torch":
+            try:
+                from model.onnx_backend import load_onnx_classifier
+
+                classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
+                classifier.name = name
+                return classifier
+            except (ModelError, ImportError) as exc:
+                if backend == "onnx":
+                    raise ModelError(f"ONNX serving failed: {exc}") from None
+                if warn is not None:
+                    warn(f"ONNX serving unavailable ({exc}); using PyTorch")
         source = str(path)
     else:
+        if backend == "onnx":
+            raise ModelError(f"ONNX serving needs a local model directory, not the hub id {name}")
         source = name
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:

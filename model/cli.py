@@ -31,11 +31,24 @@ def root() -> None:
     """Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional."""
 
 
+class Backend(str, Enum):
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+BackendOption = Annotated[
+    Backend, typer.Option(help="Serving path for transformer models: ONNX Runtime, PyTorch, or auto (ONNX, else PyTorch).")
+]
+Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    html = "html"
 
 
 def fail(error: NuchterError | str, code: int = 1) -> typer.Exit:
@@ -61,10 +74,14 @@ def read_input(text: Optional[str], file: Optional[Path]) -> str:
     return decode(data, "stdin")
 
 
-def print_result(result, fmt: Format) -> None:
+def print_result(result, fmt: Format, text: str = "") -> None:
     from model import report
 
-    if fmt is Format.json:
+    if fmt is Format.html:
+        from model.html import render_score_html
+
+        typer.echo(render_score_html(result, text))
+    elif fmt is Format.json:
         typer.echo(report.to_json(result))
     elif fmt is Format.jsonl:
         for line in report.to_jsonl(result):
@@ -84,7 +101,8 @@ def print_result(result, fmt: Format) -> None:
         "Examples:\n\n\b\n"
         '  nuchter score "Kurkuma geneest alle ontstekingen. Bestel vandaag!"\n'
         "  nuchter score --file blog.txt --format json\n"
-        "  cat zinnen.txt | nuchter score --lines --format csv > scores.csv"
+        "  cat zinnen.txt | nuchter score --lines --format csv > scores.csv\n"
+        "  nuchter score --file pagina.txt --format html > rapport.html"
     )
 )
 def score(
@@ -93,7 +111,7 @@ def score(
     lines: Annotated[bool, typer.Option("--lines", help="Score every input line as one unit (no sentence splitting).")] = False,
     fmt: Annotated[
         Optional[Format],
-        typer.Option("--format", case_sensitive=False, help="Output format [default: table on a terminal, else jsonl]."),
+        typer.Option("--format", case_sensitive=False, help="Output format; html is one self-contained page [default: table on a terminal, else jsonl]."),
     ] = None,
     model: Annotated[
         Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")
@@ -103,16 +121,43 @@ def score(
     threads: Annotated[
         Optional[int], typer.Option(min=1, help="CPU threads (on a busy 2-core machine 1 can beat 2).")
     ] = None,
+    backend: BackendOption = Backend.auto,
+    int8: Int8Option = True,
 ) -> None:
     """Score a pasted paragraph, a file or stdin, sentence by sentence."""
     from model.pipeline import score_text
 
-    config = ScoreConfig(model=model, batch_size=batch_size, max_length=max_length, threads=threads, lines=lines)
+    config = ScoreConfig(model=model, batch_size=batch_size, max_length=max_length, threads=threads, lines=lines,
+                         backend=backend.value, int8=int8)
     try:
-        result = score_text(read_input(text, file), config=config)
+        source = read_input(text, file)
+        result = score_text(source, config=config)
     except NuchterError as error:
         raise fail(error) from None
-    print_result(result, fmt or (Format.table if sys.stdout.isatty() else Format.jsonl))
+    print_result(result, fmt or (Format.table if sys.stdout.isatty() else Format.jsonl), source)
+
+
+@app.command(
+    "export",
+    epilog="Examples:\n\n\b\n  nuchter export runs/robbert\n  nuchter export runs/robbert --no-int8",
+)
+def export(
+    model: Annotated[str, typer.Argument(help="Model directory to export.")],
+    int8: Int8Option = True,
+) -> None:
+    """Export a transformer model to ONNX (and int8) now, instead of on first use."""
+    from model.onnx_backend import load_onnx_classifier
+
+    from model.classify import check_model_dir, check_tokenizer
+
+    try:
+        path = Path(model).expanduser()
+        check_model_dir(path)
+        check_tokenizer(path)
+        load_onnx_classifier(path, quantized=int8)
+    except NuchterError as error:
+        raise fail(error) from None
+    typer.echo(f"exported {path} to ONNX{' (int8)' if int8 else ''}; score and scan will use it")
 
 
 data_app = typer.Typer(help="Check labelled data.", no_args_is_help=True)
@@ -149,7 +194,7 @@ def data_check(
         raise fail(f"{len(corpus.errors)} error(s) in the data; fix the rows listed above")
 
 
-from model import cli_training  # noqa: E402,F401  registers train, evaluate, models on `app`
+from model import cli_scan, cli_training  # noqa: E402,F401  register scan, train, evaluate, models on `app`
 
 
 def main() -> None:

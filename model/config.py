@@ -17,6 +17,10 @@ class ScoreConfig:
     """CPU threads for inference; None keeps the framework default."""
     lines: bool = False
     """Treat every input line as one unit instead of splitting sentences."""
+    backend: str = "auto"
+    """Transformer serving: 'onnx' (ONNX Runtime), 'torch', or 'auto' (ONNX, else PyTorch)."""
+    int8: bool = True
+    """Serve ONNX models with int8 dynamic quantisation (about 3x faster on CPU)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -8,6 +8,9 @@ from pathlib import Path
 from model.errors import InputError
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
+HTML_SUFFIXES = (".html", ".htm")
+TEXT_SUFFIXES = (".txt", ".md")
+DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -69,3 +72,29 @@ def read_text_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     return decode(data, str(path))
+
+
+def html_to_text(html: str) -> str:
+    """The main text of a saved page: no menus, cookie banners or footers.
+
+    trafilatura works on the string it is given and never fetches what the
+    page links to; ``fast=True`` skips its slower fallback extractors.
+    """
+    import logging
+
+    import trafilatura
+
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+    text = trafilatura.extract(
+        html, output_format="txt", include_comments=False, include_tables=True, include_links=False,
+        include_images=False, fast=True,
+    )
+    return text or ""
+
+
+def read_document(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """A document's text for scoring: HTML reduced to its main text, other files as they are."""
+    text = read_text_file(path, max_bytes=max_bytes)
+    if path.suffix.lower() in HTML_SUFFIXES:
+        return html_to_text(text)
+    return text

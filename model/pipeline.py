@@ -10,9 +10,14 @@ from model.segment import SENTENCE, segment, segment_lines
 
 
 def get_classifier(model: str | Classifier | None, config: ScoreConfig) -> Classifier:
-    if isinstance(model, Classifier):
+    if hasattr(model, "predict"):  # any loaded classifier: PyTorch, ONNX or linear
         return model
-    return load_classifier(resolve_model(model or config.model), threads=config.threads)
+    import sys
+
+    return load_classifier(
+        resolve_model(model or config.model), threads=config.threads, backend=config.backend, int8=config.int8,
+        warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+    )
 
 
 def score_text(

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from model.labels import COLOURS, LABELS
 from model.results import ScoreResult, SentenceScore
 
-FORMATS = ("table", "json", "jsonl", "csv")
 CSV_FIELDS = ("index", "start", "end", "text", "label", "confidence", *(f"score_{l}" for l in LABELS))
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -59,7 +58,7 @@ def summary_line(result: ScoreResult) -> str:
         f"{summary['flagged_share']:.0%} flagged (overclaimed + promotional)"
     )
     if result.skipped:
-        line += f"; {len(result.skipped)} lines skipped (headings, references, furniture)"
+        line += f"; {len(result.skipped)} skipped (headings, references, furniture)"
     return line
 
 
@@ -81,3 +80,32 @@ def to_table(result: ScoreResult):
             Text(" ".join(s.text.split())),
         )
     return table
+
+
+# --- scan reports: one sentence per row with its document's path, and one row per document ---
+
+SUMMARY_FIELDS = (
+    "path", "status", "sentences", *LABELS, "flagged_share",
+    "most_flagged", "most_flagged_label", "most_flagged_confidence",
+)
+
+
+def scan_sentence_dicts(document) -> Iterator[dict]:
+    for sentence in document.result.sentences:
+        yield {"path": document.path, **sentence.to_dict()}
+
+
+def scan_csv_rows(document) -> Iterator[dict]:
+    for sentence in document.result.sentences:
+        yield {"path": spreadsheet_safe(document.path), **csv_row(sentence)}
+
+
+def summary_csv_row(item) -> dict:
+    """A scored document or a skipped file as one spreadsheet-safe row."""
+    from model.results import SkippedFile
+
+    if isinstance(item, SkippedFile):
+        row = {"path": item.path, "status": f"skipped: {item.reason}"}
+    else:
+        row = {"status": "scored", **item.summary_row()}
+    return {k: spreadsheet_safe(row.get(k, "")) for k in SUMMARY_FIELDS}

@@ -68,3 +68,38 @@ class ScoreResult:
             "skipped": [s.to_dict() for s in self.skipped],
             "summary": self.summary,
         }
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """One scored document of a scan: where it came from, its text and its scores."""
+
+    path: str
+    text: str
+    result: ScoreResult
+
+    def summary_row(self) -> dict:
+        """The per-document line of scan reports."""
+        summary = self.result.summary
+        flagged = [s for s in self.result.sentences if s.label in FLAGGED]
+        top = max(flagged, key=lambda s: s.confidence, default=None)
+        return {
+            "path": self.path,
+            "sentences": summary["sentences"],
+            **{label: summary["counts"][label] for label in LABELS},
+            "flagged_share": summary["flagged_share"],
+            "most_flagged": top.text if top else "",
+            "most_flagged_label": top.label if top else "",
+            "most_flagged_confidence": top.confidence if top else None,
+        }
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file a scan did not score, and why (binary, too large, unreadable, broken link…)."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -47,3 +47,14 @@ def seed_paragraph() -> str:
         "Deze effecten zorgen ervoor dat lichaam en geest letterlijk 'resetten'. "
         "Wil je starten? Doe dan de intake bij ons!"
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_linear(tmp_path_factory) -> Path:
+    """A linear n-gram model fitted on two topic files of the corpus."""
+    from training import linear
+    from training.corpus import load_corpus
+
+    original = ROOT / "data" / "original"
+    corpus = load_corpus([original / "oa_sauna.jsonl", original / "oc_keto.jsonl"])
+    return linear.save(linear.fit(corpus.examples[:250]), tmp_path_factory.mktemp("linear"), c=4.0)

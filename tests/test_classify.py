@@ -12,7 +12,7 @@ from model.labels import LABELS
 
 @pytest.fixture(scope="module")
 def classifier(tiny_model) -> Classifier:
-    return load_classifier(str(tiny_model))
+    return load_classifier(str(tiny_model), backend="torch")
 
 
 def copy_model(tiny_model, tmp_path):
@@ -40,7 +40,7 @@ def test_labels_come_from_config_not_code(tiny_model, tmp_path):
     config["id2label"] = {str(i): name for i, name in enumerate(reversed_labels)}
     config["label2id"] = {name: i for i, name in enumerate(reversed_labels)}
     (target / "config.json").write_text(json.dumps(config))
-    assert load_classifier(str(target)).labels == tuple(reversed_labels)
+    assert load_classifier(str(target), backend="torch").labels == tuple(reversed_labels)
 
 
 def test_dutch_aliases_in_id2label():
@@ -93,3 +93,33 @@ def test_active_model_is_used_when_none_is_given(tiny_model, isolated_store):
 )
 def test_hub_ids_and_paths(name, local):
     assert looks_local(name) is local
+
+
+def test_backends(tiny_model, tmp_path):
+    """auto serves transformer directories through ONNX Runtime; torch and onnx can be forced."""
+    from model.onnx_backend import OnnxClassifier
+
+    target = copy_model(tiny_model, tmp_path)
+    assert isinstance(load_classifier(str(target)), OnnxClassifier)
+    assert isinstance(load_classifier(str(target), backend="torch"), Classifier)
+    fp32 = load_classifier(str(target), backend="onnx", int8=False).predict(["Kurkuma geneest alles."])[0]
+    torch_probs = load_classifier(str(target), backend="torch").predict(["Kurkuma geneest alles."])[0]
+    assert all(abs(fp32[l] - torch_probs[l]) < 1e-4 for l in LABELS)
+    with pytest.raises(ModelError, match="local model directory"):
+        load_classifier("DTAI-KULeuven/robbert-2023-dutch-base", backend="onnx")
+    with pytest.raises(ModelError, match="unknown backend"):
+        load_classifier(str(target), backend="tensorrt")
+
+
+def test_missing_tokenizer_is_refused(tiny_model, tmp_path):
+    target = copy_model(tiny_model, tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (target / name).unlink()
+    with pytest.raises(ModelError, match="no tokenizer"):
+        load_classifier(str(target))
+
+
+def test_decomposed_accents_are_composed_before_tokenising(classifier):
+    composed, decomposed = "De patiënten sliepen beter.", "De patie\u0308nten sliepen beter."
+    a, b = classifier.predict([composed, decomposed])
+    assert a == b

@@ -153,3 +153,12 @@ def test_help_has_examples():
     result = runner.invoke(app, ["score", "--help"])
     assert result.exit_code == 0
     assert "nuchter score --file" in result.stdout
+
+
+def test_html_output_is_one_self_contained_page(tiny_model, seed_paragraph):
+    result = score(seed_paragraph, "--model", str(tiny_model), "--format", "html")
+    assert result.exit_code == 0, result.output
+    page = result.stdout
+    assert page.lstrip().lower().startswith("<!doctype html>")
+    assert page.count("data-index=") == 5
+    assert "https://" not in page and "<link" not in page

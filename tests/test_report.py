@@ -62,4 +62,4 @@ def test_spreadsheet_safe_leaves_numbers_alone():
 def test_summary_line():
     line = report.summary_line(RESULT)
     assert line.startswith("3 sentences: 0 supported, 1 hedged, 1 overclaimed, 1 promotional; 67% flagged")
-    assert "1 lines skipped" in line
+    assert "1 skipped (headings" in line

@@ -1,0 +1,262 @@
+"""`nuchter scan`: score a folder and stream reports as documents finish."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from model.cli import Backend, BackendOption, Int8Option, app, fail
+from model.errors import NuchterError
+
+
+class ScanFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _done_in(path: Path, fmt: ScanFormat) -> set[str]:
+    """Documents an earlier run finished, trimming the last one (it may be cut off)."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[:1] if fmt is ScanFormat.csv else []
+    body = lines[len(header):]
+    paths = []
+    for line in body:
+        if fmt is ScanFormat.jsonl:
+            try:
+                paths.append(json.loads(line)["path"])
+            except (ValueError, KeyError):
+                break
+        else:
+            row = next(csv.reader([line]), None)
+            if not row or not line.endswith("\n"):
+                break
+            paths.append(row[0][1:] if row[0].startswith("'") else row[0])
+    if not paths:
+        path.write_text("".join(header), encoding="utf-8")
+        return set()
+    last = paths[-1]
+    keep = paths.index(last)  # rows are grouped per document; the last group is redone
+    path.write_text("".join(header + body[:keep]), encoding="utf-8")
+    return set(paths[:keep])
+
+
+def _open_output(path: Path, resume: bool, force: bool, header: list[str] | None):
+    if path.exists() and not (resume or force):
+        raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    appending = resume and path.exists() and path.stat().st_size > 0
+    handle = open(path, "a" if appending else "w", encoding="utf-8", newline="")
+    writer = None
+    if header is not None:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        if not appending:
+            writer.writeheader()
+    return handle, writer
+
+
+def _write_html(path: Path, documents, skipped) -> None:
+    from model.html import render_html
+
+    page = render_html(documents, skipped, title="nuchter scan")
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(page, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
+    """Earlier documents for the HTML report of a resumed scan, from the sentence file."""
+    from model.extract import read_document
+    from model.labels import LABELS
+    from model.results import DocumentResult, ScoreResult, SentenceScore
+
+    rows: dict[str, list[SentenceScore]] = {}
+    with open(out, encoding="utf-8", newline="") as handle:
+        if fmt is ScanFormat.jsonl:
+            records = (json.loads(line) for line in handle if line.strip())
+        else:
+            records = (
+                {**r, "path": r["path"].removeprefix("'"), "text": r["text"].removeprefix("'"),
+                 "scores": {l: float(r[f"score_{l}"]) for l in LABELS}}
+                for r in csv.DictReader(handle)
+            )
+        for r in records:
+            if r["path"] in done:
+                rows.setdefault(r["path"], []).append(SentenceScore(
+                    int(r["index"]), int(r["start"]), int(r["end"]), r["text"], r["label"],
+                    float(r["confidence"]), {k: float(v) for k, v in r["scores"].items()}))
+    documents = []
+    for path, sentences in rows.items():
+        try:
+            text = read_document(Path(path))
+        except NuchterError:
+            continue
+        documents.append(DocumentResult(path, text, ScoreResult("", tuple(sentences))))
+    return documents
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n\b\n"
+        "  nuchter scan pagina's/ --html rapport.html\n"
+        "  nuchter scan pagina's/ --out zinnen.jsonl --summary documenten.csv --html rapport.html\n"
+        "  nuchter scan export/ --include '*.html' --exclude 'archief/*' --out zinnen.csv --format csv\n"
+        "  nuchter scan pagina's/ --out zinnen.jsonl --resume"
+    )
+)
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) or files to score.")],
+    out: Annotated[Optional[Path], typer.Option(help="Write every sentence here, with its document's path.")] = None,
+    fmt: Annotated[ScanFormat, typer.Option("--format", help="Format of --out.")] = ScanFormat.jsonl,
+    summary: Annotated[Optional[Path], typer.Option(help="Write one CSV row per document (and per skipped file).")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
+    include: Annotated[Optional[list[str]], typer.Option(help="Only files whose path or name matches this glob (repeatable).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Leave out files matching this glob (repeatable).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted scan: skip documents already in --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite existing report files.")] = False,
+    max_size: Annotated[float, typer.Option(help="Skip files larger than this many MB.")] = 5.0,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: one per core for linear models, else 1].")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads in all.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
+    backend: BackendOption = Backend.auto,
+    int8: Int8Option = True,
+) -> None:
+    """Score every document in a folder (.txt, .md, .html) and write reports."""
+    from model import report
+    from model.classify import load_classifier, resolve_model
+    from model.results import DocumentResult, SkippedFile
+    from model.scan import ScanConfig, plan
+    from model.scan import scan as run_scan
+
+    if resume and out is None:
+        raise fail("--resume needs --out: the sentence file tells which documents are done", 2)
+    try:
+        name = resolve_model(model)
+        classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8,
+                                     warn=lambda m: typer.echo(f"warning: {m}", err=True))
+        from model.linear_backend import LinearClassifier
+
+        if workers is None:
+            workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1
+        config = ScanConfig(model=name, include=tuple(include or ()), exclude=tuple(exclude or ()),
+                            max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, threads=threads,
+                            workers=workers, backend=backend.value, int8=int8)
+        done = _done_in(out, fmt) if resume and out is not None and out.exists() else set()
+        documents, skipped = plan(paths, config, frozenset(done))
+        for path, header in ((out, None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]),
+                             (summary, list(report.SUMMARY_FIELDS))):
+            if path is not None and path.exists() and not (resume or force):
+                raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
+        if html is not None and html.exists() and not (resume or force):
+            raise NuchterError(f"{html} already exists; pass --force to overwrite it")
+        sentences_out = _open_output(out, resume, force, None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]) if out else None
+        summary_out = _open_output(summary, resume, force, list(report.SUMMARY_FIELDS)) if summary else None
+    except NuchterError as error:
+        raise fail(error) from None
+
+    for item in skipped:
+        typer.echo(f"warning: {item.path}: {item.reason}", err=True)
+        if summary_out:
+            summary_out[1].writerow(report.summary_csv_row(item))
+    if done:
+        typer.echo(f"resuming: {len(done)} documents already done", err=True)
+
+    kept_documents = _rebuild_documents(out, fmt, done) if html and done else []
+    kept_skipped: list[SkippedFile] = list(skipped)
+    progress = _Progress(len(documents), enabled=sys.stderr.isatty())
+    scored = sentences = 0
+    try:
+        for item in run_scan(documents, classifier, config):
+            if isinstance(item, SkippedFile):
+                typer.echo(f"warning: {item.path}: {item.reason}", err=True) if not progress.enabled else progress.warn(item)
+                kept_skipped.append(item)
+                if summary_out:
+                    summary_out[1].writerow(report.summary_csv_row(item))
+                    summary_out[0].flush()
+                progress.advance(0)
+                continue
+            if sentences_out:
+                handle, writer = sentences_out
+                if writer is None:
+                    handle.write("".join(report.dumps(row) + "\n" for row in report.scan_sentence_dicts(item)))
+                else:
+                    writer.writerows(report.scan_csv_rows(item))
+                handle.flush()
+            if summary_out:
+                summary_out[1].writerow(report.summary_csv_row(item))
+                summary_out[0].flush()
+            if html:
+                kept_documents.append(item)
+            elif not (out or summary):
+                typer.echo(_summary_line(item))
+            scored += 1
+            sentences += len(item.result.sentences)
+            progress.advance(len(item.result.sentences))
+    except KeyboardInterrupt:
+        progress.close()
+        typer.echo(f"interrupted after {scored} documents; what was written is kept: continue with --resume", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        for opened in (sentences_out, summary_out):
+            if opened:
+                opened[0].close()
+    progress.close()
+    if html:
+        _write_html(html, kept_documents, kept_skipped)
+    typer.echo(
+        f"scored {sentences} sentences in {scored} documents"
+        f"{f' ({len(kept_skipped)} files skipped)' if kept_skipped else ''} in {progress.elapsed():.1f} s",
+        err=True,
+    )
+
+
+def _summary_line(document) -> str:
+    row = document.summary_row()
+    return f"{row['flagged_share']:>6.0%}  {row['sentences']:>5}  {document.path}"
+
+
+class _Progress:
+    """Documents and sentences per second and time left, on stderr when it is a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled = enabled and total > 0
+        self.started = time.monotonic()
+        self.total = total
+        self.bar = None
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("{task.completed}/{task.total} documents"), BarColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True,
+                console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True),
+            )
+            self.task = self.bar.add_task("scan", total=total, rate="")
+            self.bar.start()
+            self.sentences = 0
+
+    def advance(self, sentences: int) -> None:
+        if self.bar is not None:
+            self.sentences += sentences
+            seconds = max(self.elapsed(), 1e-6)
+            done = self.bar.tasks[0].completed + 1
+            self.bar.update(self.task, advance=1, rate=f"{done / seconds:.1f} docs/s, {self.sentences / seconds:.0f} sentences/s")
+
+    def warn(self, item) -> None:
+        self.bar.console.print(f"warning: {item.path}: {item.reason}", markup=False, highlight=False)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

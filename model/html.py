@@ -1,0 +1,394 @@
+"""Results → one self-contained HTML page. Pure: objects in, a string out.
+
+The page is meant to be opened offline, mailed or archived, and the texts it
+shows are untrusted web pages. So everything is inline (no external scripts,
+styles, fonts or images), every piece of text goes through ``html.escape``,
+the script never builds markup from text, and a Content-Security-Policy only
+lets the page's own script run (pinned by its hash), so an escaping bug still
+could not execute anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from collections.abc import Sequence
+
+from model.labels import HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
+from model.report import summary_line
+from model.results import DocumentResult, ScoreResult, SkippedFile, Skipped
+
+PALETTE: dict[str, str] = {
+    SUPPORTED: "#d7f0d4",    # light green
+    HEDGED: "#d6e8fa",       # light blue
+    OVERCLAIMED: "#fbd3d0",  # light red
+    PROMOTIONAL: "#e9dbf7",  # light purple
+}
+"""Background per label: light enough that black text stays readable on it."""
+
+ACCENTS: dict[str, str] = {
+    SUPPORTED: "#3d8b37",
+    HEDGED: "#2f6db0",
+    OVERCLAIMED: "#c0392b",
+    PROMOTIONAL: "#7d3cb5",
+}
+"""A darker shade per label for underlines and swatches, so labels differ by more than a pale tint."""
+
+DESCRIPTIONS: dict[str, str] = {
+    SUPPORTED: "in proportion to the evidence, or no health claim",
+    HEDGED: "qualified: uncertainty, limits of the evidence, see a professional",
+    OVERCLAIMED: "a health claim stronger than the evidence allows",
+    PROMOTIONAL: "sells or recruits: calls to action, prices, praise of a provider",
+}
+
+_FALLBACK_BACKGROUND = "#eeeeee"
+_FALLBACK_ACCENT = "#777777"
+
+
+def esc(value: object) -> str:
+    """The one way text enters the page: escaped for element content and attributes alike."""
+    return html.escape(str(value), quote=True)
+
+
+def _label_class(label: str) -> str:
+    """CSS class for a label; only known labels get their own class, so no text becomes a selector."""
+    return f"l-{label}" if label in LABELS and label.isidentifier() else "l-other"
+
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _tooltip(label: str, confidence: float | None) -> str:
+    return label if confidence is None else f"{label} · {confidence:.2f}"
+
+
+_CSS_BASE = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 1.5rem 2rem 4rem; background: #fafafa; color: #1b1b1b;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1200px; margin: 0 auto; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.25rem; margin: 2rem 0 .4rem; }
+h3 { font-size: 1.05rem; margin: 0 0 .3rem; overflow-wrap: anywhere; }
+.meta, .summary { color: #555; margin: 0 0 .75rem; }
+a { color: #1f5fa8; }
+.legend { display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; list-style: none; padding: 0; margin: .5rem 0 1rem; }
+.legend li { display: flex; align-items: baseline; gap: .4rem; }
+.legend .note { color: #555; font-size: .9em; }
+.swatch { padding: .05em .45em; border-radius: 3px; font-weight: 600; }
+.table-wrap { overflow-x: auto; border: 1px solid #ddd; border-radius: 6px; background: #fff; }
+table { border-collapse: collapse; width: 100%; font-size: .93rem; }
+th, td { padding: .4rem .6rem; border-bottom: 1px solid #e6e6e6; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.path { overflow-wrap: anywhere; min-width: 12rem; max-width: 24rem; }
+td.most { min-width: 18rem; max-width: 32rem; }
+tbody tr:hover { background: #f7f7f2; }
+th button { all: inherit; cursor: default; padding: 0; border: 0; background: none; }
+table.js-sortable th button { cursor: pointer; }
+table.js-sortable th button:hover, table.js-sortable th button:focus-visible { text-decoration: underline; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; font-size: .75em; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; font-size: .75em; }
+.doc { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 1rem 1.25rem; margin: 1.25rem 0; }
+.doc-text { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.8; margin: 0;
+  font-family: Georgia, "Times New Roman", serif; font-size: 1rem; }
+.doc-text .s { border-radius: 3px; padding: .1em 0; -webkit-box-decoration-break: clone; box-decoration-break: clone; }
+.doc-text .s:hover { outline: 1px solid #333; }
+.skip { color: #8a8a8a; }
+.empty { color: #777; font-style: italic; }
+.back { font-size: .85rem; }
+"""
+
+
+def _css() -> str:
+    """Label colours come from PALETTE/ACCENTS, one rule per label in LABELS."""
+    rules = [_CSS_BASE]
+    for label in LABELS:
+        cls = _label_class(label)
+        rules.append(
+            f".{cls} {{ background: {PALETTE.get(label, _FALLBACK_BACKGROUND)}; "
+            f"border-bottom: 2px solid {ACCENTS.get(label, _FALLBACK_ACCENT)}; }}\n"
+        )
+    rules.append(
+        f".l-other {{ background: {_FALLBACK_BACKGROUND}; border-bottom: 2px dotted {_FALLBACK_ACCENT}; }}\n"
+    )
+    return "".join(rules)
+
+
+_CSS = _css()
+
+# Sorting moves the existing <tr> elements; it never reads or writes markup.
+# `#sort=KEY` sorts ascending on load, `#sort=-KEY` descending (KEY: a th's data-key).
+_JS = """
+(function () {
+  "use strict";
+  var table = document.getElementById("overview-table");
+  if (!table || !table.tHead || !table.tBodies.length) { return; }
+  var tbody = table.tBodies[0];
+  var heads = table.tHead.rows[0].cells;
+  function cellValue(row, i, numeric) {
+    var cell = row.cells[i];
+    var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent;
+    if (numeric) { var n = parseFloat(raw); return isNaN(n) ? -Infinity : n; }
+    return raw;
+  }
+  function compare(x, y, numeric) {
+    if (numeric) { return x === y ? 0 : (x < y ? -1 : 1); }
+    return x.localeCompare(y, "nl", { numeric: true, sensitivity: "base" });
+  }
+  function sortBy(i, dir) {
+    var numeric = heads[i].getAttribute("data-type") === "num";
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var sign = dir === "descending" ? -1 : 1;
+    rows.sort(function (a, b) {
+      return sign * compare(cellValue(a, i, numeric), cellValue(b, i, numeric), numeric);
+    });
+    for (var r = 0; r < rows.length; r++) { tbody.appendChild(rows[r]); }
+    for (var j = 0; j < heads.length; j++) { heads[j].setAttribute("aria-sort", "none"); }
+    heads[i].setAttribute("aria-sort", dir);
+  }
+  function onClick(i) {
+    return function () {
+      var now = heads[i].getAttribute("aria-sort");
+      var dir;
+      if (now === "ascending") { dir = "descending"; }
+      else if (now === "descending") { dir = "ascending"; }
+      else { dir = heads[i].getAttribute("data-type") === "num" ? "descending" : "ascending"; }
+      sortBy(i, dir);
+    };
+  }
+  for (var k = 0; k < heads.length; k++) {
+    var button = heads[k].querySelector("button");
+    if (button) { button.addEventListener("click", onClick(k)); }
+  }
+  function fromHash() {
+    var m = /^#sort=(-?)([a-z_]+)$/.exec(window.location.hash);
+    if (!m) { return; }
+    for (var i = 0; i < heads.length; i++) {
+      if (heads[i].getAttribute("data-key") === m[2]) {
+        sortBy(i, m[1] ? "descending" : "ascending");
+        return;
+      }
+    }
+  }
+  fromHash();
+  window.addEventListener("hashchange", fromHash);
+  table.classList.add("js-sortable");
+})();
+"""
+
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
+_CSP = (
+    "default-src 'none'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; "
+    "style-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def _columns() -> list[tuple[str, str, str]]:
+    """(key, heading, type) of the overview columns; keys are what `#sort=` takes."""
+    return [
+        ("path", "path", "text"),
+        ("sentences", "sentences", "num"),
+        *((label, label, "num") for label in LABELS),
+        ("flagged", "flagged", "num"),
+        ("most_flagged", "most flagged sentence", "text"),
+    ]
+
+
+def _overview(documents: Sequence[DocumentResult]) -> list[str]:
+    """Rows pre-sorted by share flagged, so the page reads right even with scripts off."""
+    out = ['<section id="overview">\n<h2>Overview</h2>\n']
+    if not documents:
+        out.append('<p class="empty">No documents.</p>\n</section>\n')
+        return out
+    rows = [doc.summary_row() for doc in documents]
+    order = sorted(range(len(rows)), key=lambda i: (-rows[i]["flagged_share"], i))
+    out.append('<div class="table-wrap"><table id="overview-table">\n<thead><tr>')
+    for key, heading, kind in _columns():
+        sort = ' aria-sort="descending"' if key == "flagged" else ""
+        cls = ' class="num"' if kind == "num" else ""
+        out.append(
+            f'<th scope="col" data-key="{esc(key)}" data-type="{esc(kind)}"{cls}{sort}>'
+            f'<button type="button">{esc(heading)}</button></th>'
+        )
+    out.append("</tr></thead>\n<tbody>\n")
+    for i in order:
+        row = rows[i]
+        out.append(f'<tr data-doc="doc-{i}">')
+        out.append(
+            f'<td class="path" data-sort="{esc(row["path"])}">'
+            f'<a href="#doc-{i}">{esc(row["path"])}</a></td>'
+        )
+        out.append(f'<td class="num" data-sort="{row["sentences"]}">{row["sentences"]}</td>')
+        for label in LABELS:
+            out.append(f'<td class="num" data-sort="{row[label]}">{row[label]}</td>')
+        share = row["flagged_share"]
+        out.append(f'<td class="num" data-sort="{share}">{esc(_percent(share))}</td>')
+        if row["most_flagged"]:
+            label = row["most_flagged_label"]
+            tip = _tooltip(label, row["most_flagged_confidence"])
+            out.append(
+                f'<td class="most" data-sort="{esc(row["most_flagged"])}">'
+                f'<span class="s {_label_class(label)}" title="{esc(tip)}" data-label="{esc(label)}">'
+                f'{esc(row["most_flagged"])}</span></td>'
+            )
+        else:
+            out.append('<td class="most" data-sort=""><span class="empty">—</span></td>')
+        out.append("</tr>\n")
+    out.append("</tbody>\n</table></div>\n</section>\n")
+    return out
+
+
+def _legend() -> list[str]:
+    out = ['<ul class="legend" aria-label="labels">\n']
+    for label in LABELS:
+        out.append(
+            f'<li><span class="swatch {_label_class(label)}">{esc(label)}</span>'
+            f'<span class="note">{esc(DESCRIPTIONS.get(label, ""))}</span></li>\n'
+        )
+    out.append(
+        '<li><span class="swatch skip">skipped</span>'
+        '<span class="note">not scored: headings, references, URLs, page furniture</span></li>\n'
+    )
+    out.append("</ul>\n")
+    return out
+
+
+def _gap(text: str, start: int, end: int, skipped: list[Skipped], i: int, out: list[str]) -> int:
+    """Unscored text between sentences, with skipped spans dimmed; returns the next skipped index."""
+    pos = start
+    while i < len(skipped) and skipped[i].start < end:
+        span = skipped[i]
+        s0, s1 = max(span.start, pos), min(span.end, end)
+        if s1 > s0:
+            if s0 > pos:
+                out.append(esc(text[pos:s0]))
+            out.append(
+                f'<span class="skip" title="{esc("skipped · " + span.reason)}" '
+                f'data-skipped="{esc(span.reason)}">{esc(text[s0:s1])}</span>'
+            )
+            pos = s1
+        if span.end > end:
+            break  # it reaches past the next sentence: keep it for the following gap
+        i += 1
+    if pos < end:
+        out.append(esc(text[pos:end]))
+    return i
+
+
+def _marked_text(text: str, result: ScoreResult) -> list[str]:
+    """The whole text once, each sentence wrapped by its offsets.
+
+    Offsets are clipped to the text and to each other, so bad or overlapping
+    offsets can neither drop nor repeat characters.
+    """
+    out: list[str] = []
+    n = len(text)
+    sentences = sorted(result.sentences, key=lambda s: (s.start, s.end, s.index))
+    skipped = sorted(result.skipped, key=lambda s: (s.start, s.end))
+    cursor = 0
+    k = 0
+    for s in sentences:
+        start = min(max(s.start, cursor), n)
+        end = min(max(s.end, start), n)
+        k = _gap(text, cursor, start, skipped, k, out)
+        tip = _tooltip(s.label, s.confidence)
+        out.append(
+            f'<span class="s {_label_class(s.label)}" title="{esc(tip)}" '
+            f'data-label="{esc(s.label)}" data-confidence="{s.confidence:.4f}" '
+            f'data-index="{s.index}">{esc(text[start:end])}</span>'
+        )
+        cursor = end
+    _gap(text, cursor, n, skipped, k, out)
+    return out
+
+
+def _document(i: int, doc: DocumentResult) -> list[str]:
+    out = [
+        f'<article class="doc" id="doc-{i}">\n',
+        f"<h3>{esc(doc.path)}</h3>\n",
+        f'<p class="summary">{esc(summary_line(doc.result))} '
+        f'<a class="back" href="#overview">↑ overview</a></p>\n',
+    ]
+    if doc.text:
+        out.append('<div class="doc-text">')
+        out.extend(_marked_text(doc.text, doc.result))
+        out.append("</div>\n")
+    else:
+        out.append('<p class="empty">(empty text)</p>\n')
+    out.append("</article>\n")
+    return out
+
+
+def _skipped_files(skipped_files: Sequence[SkippedFile]) -> list[str]:
+    if not skipped_files:
+        return []
+    out = [
+        '<section id="skipped-files">\n',
+        f"<h2>Skipped files ({len(skipped_files)})</h2>\n",
+        '<div class="table-wrap"><table>\n<thead><tr><th scope="col">path</th>'
+        '<th scope="col">reason</th></tr></thead>\n<tbody>\n',
+    ]
+    for f in skipped_files:
+        out.append(f'<tr><td class="path">{esc(f.path)}</td><td>{esc(f.reason)}</td></tr>\n')
+    out.append("</tbody>\n</table></div>\n</section>\n")
+    return out
+
+
+def render_html(
+    documents: Sequence[DocumentResult],
+    skipped_files: Sequence[SkippedFile] = (),
+    *,
+    title: str = "nuchter report",
+) -> str:
+    """A scan's results as one page that opens offline and is safe to open on untrusted texts.
+
+    The overview table sorts by clicking a column header, or on load from a URL
+    hash: ``#sort=path`` (ascending) or ``#sort=-flagged`` (descending).
+    """
+    models = sorted({doc.result.model for doc in documents if doc.result.model})
+    total = sum(len(doc.result.sentences) for doc in documents)
+    meta = f"{_count(len(documents), 'document')}, {_count(total, 'sentence')}"
+    if models:
+        meta += f"; model: {', '.join(models)}"
+    if skipped_files:
+        meta += f"; {_count(len(skipped_files), 'file')} skipped"
+
+    out = [
+        "<!DOCTYPE html>\n",
+        '<html lang="nl">\n<head>\n<meta charset="utf-8">\n',
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(_CSP)}">\n',
+        '<meta name="referrer" content="no-referrer">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+        f"<title>{esc(title)}</title>\n",
+        f"<style>{_CSS}</style>\n",
+        "</head>\n<body>\n<main>\n",
+        f"<h1>{esc(title)}</h1>\n",
+        f'<p class="meta">{esc(meta)}</p>\n',
+    ]
+    out.extend(_legend())
+    out.extend(_overview(documents))
+    if documents:
+        out.append('<section id="documents">\n<h2>Documents</h2>\n')
+        for i, doc in enumerate(documents):
+            out.extend(_document(i, doc))
+        out.append("</section>\n")
+    out.extend(_skipped_files(skipped_files))
+    out.append(f"</main>\n<script>{_JS}</script>\n</body>\n</html>\n")
+    page = "".join(out)
+    # Lone surrogates (undecodable bytes kept by surrogateescape) would make writing the page fail.
+    return page.encode("utf-8", "replace").decode("utf-8")
+
+
+def render_score_html(result: ScoreResult, text: str, *, title: str = "nuchter") -> str:
+    """`nuchter score --format html`: the scan page for one text, shown as "input"."""
+    return render_html([DocumentResult(path="input", text=text, result=result)], title=title)

@@ -1,0 +1,196 @@
+"""Batch-score a folder: find documents, read them defensively, score sentences
+from many documents together, and hand back results in document order.
+
+Files being scanned are untrusted: links are never followed out of the
+folder, binary and oversized files are skipped with a reason, and nothing a
+page links to is ever fetched.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.errors import InputError
+from model.extract import DOCUMENT_SUFFIXES, read_document
+from model.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
+from model.segment import SENTENCE, segment
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    model: str | None = None
+    """Model directory or hub id; None means the active model."""
+    include: tuple[str, ...] = ()
+    """Globs a file's path (relative to the folder) or name must match; empty means every document type."""
+    exclude: tuple[str, ...] = ()
+    """Globs of files to leave out."""
+    max_bytes: int = DEFAULT_MAX_BYTES
+    """Files larger than this are skipped."""
+    batch_size: int = 32
+    """Sentences per forward pass."""
+    max_length: int = 128
+    threads: int | None = None
+    workers: int = 1
+    """Processes that read, segment and score in parallel (each loads the model)."""
+    backend: str = "auto"
+    int8: bool = True
+    documents_per_job: int = 32
+    """Documents pooled into one scoring job, so short documents still fill batches."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.documents_per_job < 1 or self.max_bytes < 1:
+            raise ValueError("workers, documents_per_job and max_bytes must be positive")
+
+
+def _matches(relative: str, patterns: Iterable[str]) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def discover(paths: Iterable[Path], config: ScanConfig) -> Iterator[Path | SkippedFile]:
+    """Documents to scan, in a stable order, and the files passed over with a reason.
+
+    Folders are walked without following linked folders; a linked file is
+    read only when it points inside the folder being scanned.
+    """
+    for given in paths:
+        given = Path(given)
+        if given.is_symlink() and not given.exists():
+            yield SkippedFile(str(given), "broken symbolic link")
+        elif given.is_file():
+            if given.suffix.lower() in DOCUMENT_SUFFIXES:
+                yield given
+            else:
+                yield SkippedFile(str(given), f"not a document type nuchter reads ({', '.join(DOCUMENT_SUFFIXES)})")
+        elif given.is_dir():
+            yield from _walk(given, config)
+        else:
+            raise InputError(f"not found: {given}")
+
+
+def _walk(root: Path, config: ScanConfig) -> Iterator[Path | SkippedFile]:
+    real_root = root.resolve()
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        here = Path(folder)
+        for name in list(dirs):
+            if (here / name).is_symlink():
+                dirs.remove(name)
+                yield SkippedFile(str(here / name), "linked folder not followed")
+        for name in sorted(files):
+            path = here / name
+            relative = path.relative_to(root).as_posix()
+            if config.exclude and _matches(relative, config.exclude):
+                continue
+            if config.include and not _matches(relative, config.include):
+                continue
+            if path.is_symlink():
+                if not path.exists():
+                    yield SkippedFile(str(path), "broken symbolic link")
+                    continue
+                if not _inside(path.resolve(), real_root):
+                    yield SkippedFile(str(path), "symbolic link points outside the scanned folder")
+                    continue
+            if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+                if not config.include:
+                    yield SkippedFile(str(path), f"not a document type nuchter reads ({', '.join(DOCUMENT_SUFFIXES)})")
+                continue
+            yield path
+
+
+def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[DocumentResult | SkippedFile]:
+    """Read, segment and score a group of documents with one pooled prediction."""
+    prepared: list[tuple[Path, str, list, list] | SkippedFile] = []
+    texts: list[str] = []
+    for path in paths:
+        try:
+            text = read_document(path, max_bytes=config.max_bytes)
+        except InputError as error:
+            prepared.append(SkippedFile(str(path), str(error).replace(f"{path}: ", "").replace(f"{path} ", "")))
+            continue
+        if not text.strip():
+            prepared.append(SkippedFile(str(path), "empty: no text to score"))
+            continue
+        segments = list(segment(text))
+        sentences = [s for s in segments if s.kind == SENTENCE]
+        if not sentences:
+            prepared.append(SkippedFile(str(path), "no scorable sentence (only headings, references or furniture)"))
+            continue
+        prepared.append((path, text, sentences, [s for s in segments if s.kind != SENTENCE]))
+        texts += [s.text for s in sentences]
+    probabilities = iter(
+        classifier.predict(texts, batch_size=config.batch_size, max_length=config.max_length) if texts else []
+    )
+    results: list[DocumentResult | SkippedFile] = []
+    for item in prepared:
+        if isinstance(item, SkippedFile):
+            results.append(item)
+            continue
+        path, text, sentences, skipped = item
+        scored = []
+        for index, seg in enumerate(sentences):
+            probs = next(probabilities)
+            label = max(probs, key=probs.__getitem__)
+            scored.append(SentenceScore(index, seg.start, seg.end, seg.text, label, round(probs[label], 4),
+                                        {k: round(v, 4) for k, v in probs.items()}))
+        result = ScoreResult(classifier.name, tuple(scored), tuple(Skipped(s.start, s.end, s.text, s.kind) for s in skipped))
+        results.append(DocumentResult(str(path), text, result))
+    return results
+
+
+_worker_classifier = None
+
+
+def _worker_init(model: str, threads: int | None, backend: str, int8: bool) -> None:
+    global _worker_classifier
+    from model.classify import load_classifier
+
+    _worker_classifier = load_classifier(model, threads=threads or 1, backend=backend, int8=int8)
+
+
+def _worker_job(paths: list[Path], config: ScanConfig) -> list[DocumentResult | SkippedFile]:
+    return score_documents(paths, _worker_classifier, config)
+
+
+def _jobs(documents: list[Path], size: int) -> list[list[Path]]:
+    return [documents[i : i + size] for i in range(0, len(documents), size)]
+
+
+def plan(paths: Iterable[Path], config: ScanConfig, done: frozenset[str] = frozenset()) -> tuple[list[Path], list[SkippedFile]]:
+    """Documents still to score (not in ``done``, from an earlier run) and files passed over."""
+    found = list(discover(paths, config))
+    documents = [p for p in found if isinstance(p, Path) and str(p) not in done]
+    return documents, [s for s in found if isinstance(s, SkippedFile)]
+
+
+def scan(documents: list[Path], classifier, config: ScanConfig) -> Iterator[DocumentResult | SkippedFile]:
+    """Results in document order, streamed as each group of documents finishes.
+
+    With ``workers > 1`` each worker process loads the model once and scores
+    whole groups of documents, which uses every core even for pure-Python models.
+    """
+    jobs = [documents[i : i + config.documents_per_job] for i in range(0, len(documents), config.documents_per_job)]
+    if config.workers == 1 or len(jobs) < 2:
+        for job in jobs:
+            yield from score_documents(job, classifier, config)
+        return
+    threads = max(1, (config.threads or os.cpu_count() or 1) // config.workers)
+    with ProcessPoolExecutor(config.workers, initializer=_worker_init,
+                             initargs=(classifier.name, threads, config.backend, config.int8)) as pool:
+        for results in pool.map(_worker_job, jobs, [config] * len(jobs)):
+            yield from results
