@@ -22,10 +22,24 @@ def seed_texts() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_store(tmp_path, monkeypatch):
-    """Every test gets an empty model store, never the user's."""
+def isolated_store(tmp_path, monkeypatch, request):
+    """Every test gets an empty model store, never the user's, and no built-in
+    model unless it asks for one with the `builtin` fixture."""
+    from model import store
+
     monkeypatch.setenv("NUCHTER_HOME", str(tmp_path / "nuchter-home"))
+    if "builtin" not in request.fixturenames:
+        monkeypatch.setattr(store, "BUILTIN_DIR", tmp_path / "no-builtin")
     return tmp_path / "nuchter-home"
+
+
+@pytest.fixture()
+def builtin() -> Path:
+    """The built-in model as shipped."""
+    from model import store
+
+    assert store.builtin_available(), "model/builtin/ is missing: python -m training.build_builtin"
+    return store.BUILTIN_DIR
 
 
 @pytest.fixture(scope="session")

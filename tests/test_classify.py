@@ -123,3 +123,17 @@ def test_decomposed_accents_are_composed_before_tokenising(classifier):
     composed, decomposed = "De patiënten sliepen beter.", "De patie\u0308nten sliepen beter."
     a, b = classifier.predict([composed, decomposed])
     assert a == b
+
+
+def test_export_command(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from model.cli import app
+
+    target = copy_model(tiny_model, tmp_path)
+    shutil.rmtree(target / "onnx", ignore_errors=True)
+    result = CliRunner().invoke(app, ["export", str(target)])
+    assert result.exit_code == 0, result.output
+    assert (target / "onnx" / "model.int8.onnx").is_file() and (target / "onnx" / "model.onnx").is_file()
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "geen")])
+    assert result.exit_code == 1 and "not found" in result.stderr

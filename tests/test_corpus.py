@@ -115,3 +115,20 @@ def test_splits_are_stable_and_per_document():
     ids = [f"doc-{i}" for i in range(2000)]
     shares = {s: sum(split_of(i) == s for i in ids) / len(ids) for s in ("train", "dev", "test")}
     assert 0.75 < shares["train"] < 0.85 and 0.07 < shares["dev"] < 0.13 and 0.07 < shares["test"] < 0.13
+
+
+def test_data_check_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from model.cli import app
+
+    runner = CliRunner()
+    good = write(tmp_path / "goed.csv", "text,label,doc_id\nEen zin.,supported,a\nNog een zin.,hedged,b\n")
+    result = runner.invoke(app, ["data", "check", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "1 files, 2 sentences, 2 documents" in result.stdout
+    assert result.stdout.splitlines()[-1].split()[:5] == ["all", "1", "1", "0", "0"]
+    bad = write(tmp_path / "fout.csv", "text,label\nEen zin.,promotinal\n")
+    result = runner.invoke(app, ["data", "check", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:2: error: unknown label 'promotinal' (did you mean 'promotional'?)" in result.stderr

@@ -49,3 +49,12 @@ def test_saved_without_pickle(fitted):
     _, folder, _ = fitted
     assert {p.name for p in folder.iterdir()} == {"config.json", "vocabulary.json", "model.safetensors"}
     assert json.loads((folder / "config.json").read_text())["model_type"] == "nuchter-linear"
+
+
+def test_fitting_is_deterministic(tmp_path):
+    """The built-in model must rebuild bit for bit: same data, same files."""
+    corpus = load_corpus([ROOT / "data" / "original" / "oa_sauna.jsonl"])
+    first = linear.save(linear.fit(corpus.examples), tmp_path / "a", c=4.0)
+    second = linear.save(linear.fit(corpus.examples), tmp_path / "b", c=4.0)
+    for name in ("config.json", "vocabulary.json", "model.safetensors"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

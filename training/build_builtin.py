@@ -22,6 +22,7 @@ from pathlib import Path
 
 from model.store import BUILTIN_DIR
 from training import card, linear
+from training.card import LINEAR
 from training.config import TrainConfig
 from training.corpus import load_for_training
 from training.train import train
@@ -74,10 +75,10 @@ def build(data: Path, out: Path, log=print) -> dict:
         else:
             linear.save(best[0], staged, c=best_c)
             counts = corpus.counts()
-            metrics = {**best[1], "base_model": "linear n-grams", "seed": 42,
+            metrics = {**best[1], "base_model": LINEAR, "seed": 42,
                        "data": {"files": [str(data)], "counts": counts,
                                 "documents": len({e.doc_id for e in corpus.examples})}}
-            config = {"base_model": "linear n-grams", "C": best_c, "features": linear.FEATURES,
+            config = {"base_model": LINEAR, "C": best_c, "features": linear.FEATURES,
                       "class_weight": "balanced", "seed": 42}
             (staged / "training_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         metrics = {**metrics, "choice": choice, "comparison": {k: {s: v[s]["macro_f1"] for s in ("dev", "test")}
@@ -88,7 +89,10 @@ def build(data: Path, out: Path, log=print) -> dict:
             "Built by `python -m training.build_builtin`: the candidates below were trained on the "
             f"train split and compared on dev; the transformer ships if it is within {MARGIN} dev "
             "macro-F1 of the best alternative, otherwise the better model ships. Test figures are "
-            f"reported, never used to choose.\n\n{comparison_table(rows)}\n\nShipped: **{choice}**.\n"
+            f"reported, never used to choose.\n\n{comparison_table(rows)}\n\nShipped: **{choice}**.\n\n"
+            "The linear model rebuilds bit for bit (scikit-learn's solver is deterministic). The "
+            "transformer candidate's figures move by about 0.01 between rebuilds, because the "
+            "`tokenizers` WordPiece trainer breaks frequency ties in a random order.\n"
         )
         (staged / "README.md").write_text(card.render(metrics, {**config, "base_model": config["base_model"]}, extra),
                                           encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from model.labels import LABELS
 from training.config import SCRATCH
 
+LINEAR = "linear n-grams"
+
 
 def metrics_table(metrics: dict) -> str:
     rows = ["| split | macro-F1 | accuracy | " + " | ".join(f"F1 {l}" for l in LABELS) + " |",
@@ -27,21 +29,22 @@ def confusion_table(matrix_block: dict) -> str:
 
 def render(metrics: dict, config: dict, extra: str = "") -> str:
     base = config["base_model"]
-    front = [
-        "---",
-        "language: nl",
-        "library_name: transformers",
-        "pipeline_tag: text-classification",
-        "tags: [nuchter, health-misinformation, dutch]",
-    ]
-    if base != SCRATCH:
+    front = ["---", "language: nl"]
+    if base != LINEAR:
+        front.append("library_name: transformers")
+    front += ["pipeline_tag: text-classification", "tags: [nuchter, health-misinformation, dutch]"]
+    if base not in (SCRATCH, LINEAR):
         front.append(f"base_model: {base}")
     front.append("---")
-    origin = (
-        "a small BERT trained from scratch (tokenizer trained on the corpus)"
-        if base == SCRATCH
-        else f"`{base}` fine-tuned"
-    )
+    if base == LINEAR:
+        origin = ("a linear model (TF-IDF over word 1–2-grams and character 2–5-grams, class-weighted "
+                  "logistic regression) built by `python -m training.build_builtin`")
+        selection = "The regularisation strength was chosen on dev macro-F1"
+    else:
+        origin = (
+            "a small BERT trained from scratch (tokenizer trained on the corpus)" if base == SCRATCH else f"`{base}` fine-tuned"
+        ) + " by `nuchter train`"
+        selection = "Selected on dev macro-F1 (early stopping)"
     counts = metrics.get("data", {}).get("counts", {})
     data_rows = "\n".join(
         f"| {split} | " + " | ".join(str(counts[split][l]) for l in LABELS) + " |"
@@ -54,8 +57,7 @@ def render(metrics: dict, config: dict, extra: str = "") -> str:
 
 Labels every sentence of Dutch health and wellness text as `supported`,
 `hedged`, `overclaimed` or `promotional` (definitions: the labelling guide in
-the nuchter repository, `data/GUIDELINES.md`). This model is {origin} by
-`nuchter train`.
+the nuchter repository, `data/GUIDELINES.md`). This model is {origin}.
 
 ## Use
 
@@ -65,7 +67,7 @@ nuchter score --model PATH/TO/THIS/FOLDER "Kurkuma geneest alle ontstekingen."
 
 ## Results
 
-Selected on dev macro-F1 (early stopping); the test split was not used for any choice.
+{selection}; the test split was not used for any choice.
 
 {metrics_table(metrics)}
 
@@ -87,7 +89,7 @@ Sentences per split (splits are assigned per document by a hash of its id):
 {_json(config)}
 ```
 
-Seed {metrics.get("seed")}, {metrics.get("epochs_run")} epochs, {metrics.get("duration_s")} s.
+Seed {metrics.get("seed")}{f', {metrics["epochs_run"]} epochs' if "epochs_run" in metrics else ""}, {metrics.get("duration_s")} s.
 {extra}
 ## Limits
 
