@@ -123,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     documents = 100 if args.quick else args.documents
     base_sentences = 200 if args.quick else args.base_sentences
-    nuchter = [sys.executable, "-m", "model.cli"]
+    nuchter = [sys.executable, "-m", "model"]
     env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="nuchter-bench-") as tmp:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.cli import app, fail
+from model.cli import Backend, BackendOption, Int8Option, app, fail
 from model.errors import NuchterError
 
 
@@ -87,8 +87,14 @@ def evaluate_command(
     fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
     errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+    backend: BackendOption = Backend.auto,
+    int8: Int8Option = True,
 ) -> None:
-    """Macro-F1, per-label precision/recall/F1 and the confusion matrix of a model."""
+    """Macro-F1, per-label precision/recall/F1 and the confusion matrix of a model.
+
+    By default the model is measured as `score` serves it (ONNX int8 for transformer
+    folders); --backend torch or --no-int8 measure the model at full precision.
+    """
     from model.classify import resolve_model
     from training.corpus import SPLITS
     from training.evaluation import evaluate_model, format_table, write_errors
@@ -96,7 +102,8 @@ def evaluate_command(
     if split is not None and split not in SPLITS:
         raise fail(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", 2)
     try:
-        metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads)
+        metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads,
+                                        backend=backend.value, int8=int8)
         if errors is not None:
             write_errors(errors, wrong)
             _log(f"wrote {len(wrong)} misclassified sentences to {errors}")

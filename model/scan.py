@@ -9,6 +9,7 @@ page links to is ever fetched.
 from __future__ import annotations
 
 import fnmatch
+import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -167,10 +168,6 @@ def _worker_job(paths: list[Path], config: ScanConfig) -> list[DocumentResult | 
     return score_documents(paths, _worker_classifier, config)
 
 
-def _jobs(documents: list[Path], size: int) -> list[list[Path]]:
-    return [documents[i : i + size] for i in range(0, len(documents), size)]
-
-
 def plan(paths: Iterable[Path], config: ScanConfig, done: frozenset[str] = frozenset()) -> tuple[list[Path], list[SkippedFile]]:
     """Documents still to score (not in ``done``, from an earlier run) and files passed over."""
     found = list(discover(paths, config))
@@ -190,7 +187,9 @@ def scan(documents: list[Path], classifier, config: ScanConfig) -> Iterator[Docu
             yield from score_documents(job, classifier, config)
         return
     threads = max(1, (config.threads or os.cpu_count() or 1) // config.workers)
-    with ProcessPoolExecutor(config.workers, initializer=_worker_init,
+    # spawn, not fork: a forked copy of a process running ONNX Runtime or torch threads can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_worker_init,
                              initargs=(classifier.name, threads, config.backend, config.int8)) as pool:
         for results in pool.map(_worker_job, jobs, [config] * len(jobs)):
             yield from results

@@ -72,6 +72,11 @@ _SAFE_CUT = re.compile(r"[.!?…][\"'”’)]*\s+(?=[A-ZÀ-Ý\"“‘(])")
 def _segmenter():
     import pysbd
 
+    # pysbd compiles one regex per Dutch abbreviation (~1,700) on every call;
+    # with Python's default cache of 512 patterns each call recompiles them all.
+    if getattr(re, "_MAXCACHE", 4096) < 4096:
+        re._MAXCACHE = 4096
+
     return pysbd.Segmenter(language="nl", clean=False)
 
 
@@ -149,38 +154,57 @@ def _pysbd_abbreviations() -> frozenset[str]:
     return frozenset(a.lower() for a in Dutch.Abbreviation.ABBREVIATIONS)
 
 
-def _simple_pieces(flat: str) -> list[tuple[int, int]] | None:
-    """Split plain prose without pysbd, or None when any full stop is ambiguous.
+def _regions(flat: str) -> list[tuple[int, int, bool]]:
+    """Cut at unambiguous boundaries; flag the regions that still need pysbd.
 
-    pysbd costs ~4 ms per sentence; most web prose has only unambiguous
+    pysbd costs about 4 ms per sentence (it runs a regex per known
+    abbreviation over the whole string). Most web prose has only clear
     boundaries ("word. Capital"), which a regex finds at a fraction of the
-    cost. Anything else (abbreviations, initials, numbers, ellipses, a stop
-    before lowercase) goes to pysbd. A test holds both paths to the same
-    output on the whole corpus.
+    cost; only a region holding an ambiguous stop (abbreviations, initials,
+    numbers, ellipses, a stop before lowercase) goes to pysbd, and pysbd then
+    sees that region alone. A test holds the result to pysbd's on the corpus.
     """
-    cuts = []
+    if not USE_FAST_PATH:
+        return [(0, len(flat), True)]
+    cuts, unsafe = [], []
     for match in _CANDIDATE.finditer(flat):
         before = _WORD_BEFORE.search(flat, 0, match.start() + 1)
         if flat[match.start() - 1 : match.start()] == ")":
-            pass  # a citation "(Shao et al., 2021). Een" ends a sentence
+            cuts.append(match)  # a citation "(Shao et al., 2021). Een" ends a sentence
         elif before is None or len(before.group(1)) < 2 or before.group(1).lower() in _pysbd_abbreviations():
-            return None
-        cuts.append((match.start(), match.end()))
-    boundary_stops = {start for start, _ in cuts}
+            unsafe.append(match.start())
+        else:
+            cuts.append(match)
+    boundary_stops = {m.start() for m in cuts}
     tail = len(flat.rstrip(_CLOSERS + " \t"))
-    for stop in _TERMINATORS.finditer(flat):
-        if stop.start() not in boundary_stops and stop.end() != tail:
-            return None
-    pieces, begin = [], 0
-    for start, end in cuts:
-        piece = flat[begin:end].strip()
-        offset = flat.index(piece[0], begin) if piece else begin
-        pieces.append((offset, offset + len(piece)))
-        begin = end
-    piece = flat[begin:].strip()
-    if piece:
-        offset = flat.index(piece[0], begin)
-        pieces.append((offset, offset + len(piece)))
+    unsafe += [m.start() for m in _TERMINATORS.finditer(flat) if m.start() not in boundary_stops and m.end() != tail]
+    regions, begin = [], 0
+    for match in cuts:
+        regions.append((begin, match.end(), any(begin <= u < match.start() for u in unsafe)))
+        begin = match.end()
+    regions.append((begin, len(flat), any(begin <= u for u in unsafe)))
+    return regions
+
+
+def _pysbd_pieces(flat: str, begin: int, end: int) -> list[tuple[int, int]]:
+    pieces = []
+    for chunk_start, chunk_end in _chunks(flat[begin:end]):
+        chunk_start, chunk_end = begin + chunk_start, begin + chunk_end
+        chunk = flat[chunk_start:chunk_end]
+        cursor = 0
+        found: list[tuple[int, int]] = []
+        for piece in _segmenter().segment(chunk):
+            core = piece.strip()
+            if not core:
+                continue
+            at = chunk.find(core, cursor)
+            if at < 0:  # pysbd altered the text; keep the chunk as one unit
+                stripped = chunk.strip()
+                found = [(chunk.index(stripped), chunk.index(stripped) + len(stripped))]
+                break
+            found.append((at, at + len(core)))
+            cursor = at + len(core)
+        pieces.extend((chunk_start + a, chunk_start + b) for a, b in _split_exclamation_runs(chunk, found))
     return pieces
 
 
@@ -216,24 +240,13 @@ def _split(text: str, start: int, end: int) -> Iterator[Segment]:
     """pysbd over one block, then merge pieces that end in a non-final abbreviation."""
     block = text[start:end]
     flat = block.replace("\r", " ").replace("\n", " ")  # same length: offsets survive
-    simple = _simple_pieces(flat) if USE_FAST_PATH else None
-    pieces: list[tuple[int, int]] = simple if simple is not None else []
-    for chunk_start, chunk_end in (() if simple is not None else _chunks(flat)):
-        chunk = flat[chunk_start:chunk_end]
-        cursor = 0
-        found: list[tuple[int, int]] = []
-        for piece in _segmenter().segment(chunk):
-            core = piece.strip()
-            if not core:
-                continue
-            at = chunk.find(core, cursor)
-            if at < 0:  # pysbd altered the text; keep the chunk as one unit
-                stripped = chunk.strip()
-                found = [(chunk.index(stripped), chunk.index(stripped) + len(stripped))]
-                break
-            found.append((at, at + len(core)))
-            cursor = at + len(core)
-        pieces.extend((chunk_start + a, chunk_start + b) for a, b in _split_exclamation_runs(chunk, found))
+    pieces: list[tuple[int, int]] = []
+    for begin, end, ambiguous in _regions(flat):
+        if ambiguous:
+            pieces += _pysbd_pieces(flat, begin, end)
+        elif core := flat[begin:end].strip():
+            at = flat.index(core[0], begin)
+            pieces.append((at, at + len(core)))
     merged: list[tuple[int, int]] = []
     for piece_start, piece_end in pieces:
         lone_closer = not flat[piece_start:piece_end].strip(_CLOSERS + "'\"")

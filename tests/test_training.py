@@ -160,3 +160,21 @@ def test_cli_train_refuses_bad_data_and_settings(tmp_path, config_file):
 def test_models_use_unknown_name():
     result = runner.invoke(app, ["models", "use", "bestaat-niet"])
     assert result.exit_code == 1 and "no installed model named" in result.stderr
+
+
+def test_fine_tunes_a_local_base_model(small_data, tiny_model, tmp_path):
+    """The default recipe's path: a pretrained encoder from a local folder, fine-tuned."""
+    config = TrainConfig(base_model=str(tiny_model), max_steps=2, batch_size=8, max_length=32, early_stopping_patience=0)
+    out = train(config, [small_data], output=tmp_path / "ft", progress=False, log=lambda m: None)
+    metrics = json.loads((out.path / "metrics.json").read_text())
+    assert metrics["base_model"] == str(tiny_model)
+    assert f"base_model: {tiny_model}" in (out.path / "README.md").read_text()
+    assert not (out.path / "onnx").exists(), "training metrics use PyTorch; export happens on first serve"
+    result = score_text("Magnesium helpt soms bij kramp.", model=str(out.path))
+    assert result.sentences[0].label in LABELS
+
+
+def test_missing_local_base_model(small_data, tmp_path):
+    with pytest.raises(Exception, match="base model directory not found"):
+        train(TrainConfig(base_model=str(tmp_path / "geen-model"), max_steps=1), [small_data],
+              output=tmp_path / "x", progress=False, log=lambda m: None)

@@ -14,7 +14,10 @@ from training.corpus import Example, load_for_training
 from training.train import LABEL2ID
 
 
-def evaluate_model(model: str, data: list[Path], *, split: str | None = None, threads: int | None = None):
+def evaluate_model(
+    model: str, data: list[Path], *, split: str | None = None, threads: int | None = None,
+    backend: str = "auto", int8: bool = True,
+):
     """Metrics for ``model`` on the rows of ``data`` (optionally one split only) and the misclassified rows."""
     from training.metrics import compute
 
@@ -24,13 +27,14 @@ def evaluate_model(model: str, data: list[Path], *, split: str | None = None, th
         from model.errors import NuchterError
 
         raise NuchterError(f"no sentences in the {split} split of that data")
-    classifier = load_classifier(model, threads=threads)
+    classifier = load_classifier(model, threads=threads, backend=backend, int8=int8)
     probabilities = classifier.predict([e.text for e in examples])
     predicted = [max(p, key=p.__getitem__) for p in probabilities]
     metrics = compute([LABEL2ID[p] for p in predicted], [LABEL2ID[e.label] for e in examples])
     metrics["model"] = classifier.name
     metrics["sentences"] = len(examples)
     metrics["split"] = split or "all"
+    metrics["serving"] = type(classifier).__name__ + (f" int8={int8}" if "Onnx" in type(classifier).__name__ else "")
     errors = [
         (e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label
     ]
@@ -57,7 +61,7 @@ def write_errors(path: Path, errors: list[tuple[Example, str, dict]]) -> None:
 
 def format_table(metrics: dict) -> str:
     lines = [
-        f"model {metrics['model']} on {metrics['sentences']} sentences ({metrics['split']})",
+        f"model {metrics['model']} ({metrics['serving']}) on {metrics['sentences']} sentences ({metrics['split']})",
         f"macro-F1 {metrics['macro_f1']:.3f}   accuracy {metrics['accuracy']:.3f}",
         "",
         f"{'label':<13}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}",

@@ -118,7 +118,7 @@ def _active_score_on(test: list[Example]) -> tuple[str | None, float | None]:
     if name is None:
         return None, None
     try:
-        classifier = load_classifier(str(store.path_of(name)))
+        classifier = load_classifier(str(store.path_of(name)), backend="torch")
     except NuchterError:
         return name, None
     return name, evaluate_examples(classifier, test)["macro_f1"]
@@ -320,7 +320,9 @@ def train(
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     (final / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is saved as JSON below
-    classifier = load_classifier(str(final), threads=config.threads)
+    # Metrics describe the model itself (PyTorch, full precision); `nuchter evaluate --backend`
+    # measures a serving path.
+    classifier = load_classifier(str(final), threads=config.threads, backend="torch")
     metrics = {
         "base_model": config.base_model,
         "seed": config.seed,
