@@ -10,7 +10,8 @@ sentences, then measures, each in a fresh process:
      serving path (ONNX Runtime int8);
   3. the same sentences through a plain `transformers.pipeline("text-classification")`
      loop on the same BERT-base-sized model in PyTorch;
-  4. the start-up of `nuchter score "<one paragraph>"` with the built-in model.
+  4. `nuchter score --file` on 10 MB of text (batches keep memory flat);
+  5. the start-up of `nuchter score "<one paragraph>"` with the built-in model.
 BERT-base-sized runs use a subset of the sentences (they are ~100x slower).
 Targets: serving path >= 2.5x the plain pipeline; built-in >= 2,000 sentences/s.
 Nothing here is a unit test: figures depend on the machine.
@@ -153,6 +154,12 @@ def main() -> None:
         _, peak, out = run_measured([sys.executable, "-c", PIPELINE_LOOP, str(base), str(work / "subset.json")], env)
         pipeline_rate = float(out.strip().splitlines()[-1])
         rows.append(("transformers.pipeline loop, same model", len(texts), pipeline_rate, peak))
+
+        big = work / "big.txt"
+        corpus_text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((work / "corpus").glob("*.txt")))
+        big.write_text((corpus_text * (10_000_000 // len(corpus_text) + 1))[:10_000_000], encoding="utf-8")
+        seconds, peak, out = run_measured(nuchter + ["score", "--file", str(big), "--format", "jsonl"], env)
+        rows.append(("nuchter score --file, 10 MB of text", out.count("\n"), out.count("\n") / seconds, peak))
 
         startup = []
         for _ in range(5):

@@ -130,6 +130,33 @@ class Classifier:
 BACKENDS = ("auto", "onnx", "torch")
 
 
+def load_transformers(source: str, *, local: bool, threads: int | None = None):
+    """Tokenizer and sequence classifier through transformers: safetensors only, no
+    remote code, and no network for a local directory. Shared by PyTorch serving
+    and the ONNX export."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import torch
+        import transformers
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - broken installs only
+        raise ModelError(f"cannot import the model runtime ({exc}); reinstall nuchter") from None
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local, trust_remote_code=False)
+        network = AutoModelForSequenceClassification.from_pretrained(
+            source, local_files_only=local, use_safetensors=True, trust_remote_code=False
+        )
+    except Exception as exc:  # transformers raises many types; all mean "cannot load"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "directory" if local else "hub id (needs network access)"
+        raise ModelError(f"cannot load model from {where} {source}: {reason}") from None
+    return tokenizer, network
+
+
 def load_classifier(
     name: str, *, threads: int | None = None, backend: str = "auto", int8: bool = True, warn=None
 ) -> Classifier:
@@ -168,28 +195,7 @@ def load_classifier(
         if backend == "onnx":
             raise ModelError(f"ONNX serving needs a local model directory, not the hub id {name}")
         source = name
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        import torch
-        import transformers
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover - broken installs only
-        raise ModelError(f"cannot import the model runtime ({exc}); reinstall nuchter") from None
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            source, local_files_only=local, trust_remote_code=False
-        )
-        network = AutoModelForSequenceClassification.from_pretrained(
-            source, local_files_only=local, use_safetensors=True, trust_remote_code=False
-        )
-    except Exception as exc:  # transformers raises many types; all mean "cannot load"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = "directory" if local else "hub id (needs network access)"
-        raise ModelError(f"cannot load model from {where} {name}: {reason}") from None
+    tokenizer, network = load_transformers(source, local=local, threads=threads)
     network.eval()
     labels = label_order(network.config.id2label)
     return Classifier(name, tokenizer, network, labels)

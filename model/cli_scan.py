@@ -132,7 +132,7 @@ def scan(
     """Score every document in a folder (.txt, .md, .html) and write reports."""
     from model import report
     from model.classify import load_classifier, resolve_model
-    from model.results import DocumentResult, SkippedFile
+    from model.results import SkippedFile
     from model.scan import ScanConfig, plan
     from model.scan import scan as run_scan
 

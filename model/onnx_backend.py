@@ -111,26 +111,13 @@ def export_onnx(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"cannot create ONNX export folder {out_dir}: {_reason(exc)}") from None
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        import inspect
+    import inspect
 
-        import torch
-        import transformers
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover - broken installs only
-        raise ModelError(f"cannot import the export runtime ({exc}); reinstall nuchter") from None
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(model_dir), local_files_only=True, trust_remote_code=False
-        )
-        network = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False
-        )
-    except Exception as exc:  # transformers raises many types; all mean "cannot load"
-        raise ModelError(f"cannot load model from directory {model_dir}: {_reason(exc)}") from None
+    import torch
+
+    from model.classify import load_transformers
+
+    tokenizer, network = load_transformers(str(model_dir), local=True)
     label_order(network.config.id2label)  # refuse non-nuchter models before the slow part
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:

@@ -8,6 +8,7 @@ and furniture the labelling guide says not to score.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -168,7 +169,8 @@ def _regions(flat: str) -> list[tuple[int, int, bool]]:
         return [(0, len(flat), True)]
     cuts, unsafe = [], []
     for match in _CANDIDATE.finditer(flat):
-        before = _WORD_BEFORE.search(flat, 0, match.start() + 1)
+        # a bounded window: searching from 0 for each stop would be quadratic in long lines
+        before = _WORD_BEFORE.search(flat, max(0, match.start() - 64), match.start() + 1)
         if flat[match.start() - 1 : match.start()] == ")":
             cuts.append(match)  # a citation "(Shao et al., 2021). Een" ends a sentence
         elif before is None or len(before.group(1)) < 2 or before.group(1).lower() in _pysbd_abbreviations():
@@ -178,11 +180,13 @@ def _regions(flat: str) -> list[tuple[int, int, bool]]:
     boundary_stops = {m.start() for m in cuts}
     tail = len(flat.rstrip(_CLOSERS + " \t"))
     unsafe += [m.start() for m in _TERMINATORS.finditer(flat) if m.start() not in boundary_stops and m.end() != tail]
+    unsafe.sort()
     regions, begin = [], 0
     for match in cuts:
-        regions.append((begin, match.end(), any(begin <= u < match.start() for u in unsafe)))
+        first = bisect.bisect_left(unsafe, begin)
+        regions.append((begin, match.end(), first < len(unsafe) and unsafe[first] < match.start()))
         begin = match.end()
-    regions.append((begin, len(flat), any(begin <= u for u in unsafe)))
+    regions.append((begin, len(flat), bisect.bisect_left(unsafe, begin) < len(unsafe)))
     return regions
 
 

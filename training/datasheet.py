@@ -65,7 +65,7 @@ def render(corpus: Corpus, data: Path | None = None) -> str:
     total = Counter({label: n for label, n in corpus.counts()["all"].items()})
     parts = [
         f"{len(corpus.examples)} labelled sentences in {len({e.doc_id for e in corpus.examples})} documents.",
-        "### By split\n\n" + _table("split", splits, ordered=True) + f"\n| **all** | " + " | ".join(str(total[l]) for l in LABELS)
+        "### By split\n\n" + _table("split", splits, ordered=True) + "\n| **all** | " + " | ".join(str(total[l]) for l in LABELS)
         + f" | {sum(total.values())} | 100.0% |",
         "### By origin\n\n" + _table("origin", by(lambda e: "seed texts" if e.source.startswith("seeds/") else e.source or "other")),
         "### By register\n\n" + _table("register", by(lambda e: e.register or "?")),
