@@ -353,6 +353,7 @@ def onnx_path(
         if _fresh(folder / filename, source_mtime):
             return folder / filename
     target = local if _writable(local) else cached
+    print(f"exporting {model_dir} to ONNX (once; cached in {target}) …", file=sys.stderr, flush=True)
     return export_onnx(model_dir, target, quantize=quantized)
 
 
