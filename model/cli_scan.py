@@ -48,9 +48,8 @@ def _done_in(path: Path, fmt: ScanFormat) -> set[str]:
     return set(paths[:keep])
 
 
-def _open_output(path: Path, resume: bool, force: bool, header: list[str] | None):
-    if path.exists() and not (resume or force):
-        raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
+def _open_output(path: Path, resume: bool, header: list[str] | None):
+    """Append when resuming, else start the file (with a CSV header when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     appending = resume and path.exists() and path.stat().st_size > 0
     handle = open(path, "a" if appending else "w", encoding="utf-8", newline="")
@@ -151,14 +150,12 @@ def scan(
                             workers=workers, backend=backend.value, int8=int8)
         done = _done_in(out, fmt) if resume and out is not None and out.exists() else set()
         documents, skipped = plan(paths, config, frozenset(done))
-        for path, header in ((out, None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]),
-                             (summary, list(report.SUMMARY_FIELDS))):
+        for path in (out, summary, html):  # all checked before any file is opened
             if path is not None and path.exists() and not (resume or force):
                 raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
-        if html is not None and html.exists() and not (resume or force):
-            raise NuchterError(f"{html} already exists; pass --force to overwrite it")
-        sentences_out = _open_output(out, resume, force, None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]) if out else None
-        summary_out = _open_output(summary, resume, force, list(report.SUMMARY_FIELDS)) if summary else None
+        sentence_header = None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]
+        sentences_out = _open_output(out, resume, sentence_header) if out else None
+        summary_out = _open_output(summary, resume, list(report.SUMMARY_FIELDS)) if summary else None
     except NuchterError as error:
         raise fail(error) from None
 
@@ -176,7 +173,7 @@ def scan(
     try:
         for item in run_scan(documents, classifier, config):
             if isinstance(item, SkippedFile):
-                typer.echo(f"warning: {item.path}: {item.reason}", err=True) if not progress.enabled else progress.warn(item)
+                progress.warn(f"warning: {item.path}: {item.reason}")
                 kept_skipped.append(item)
                 if summary_out:
                     summary_out[1].writerow(report.summary_csv_row(item))
@@ -232,16 +229,17 @@ class _Progress:
         self.total = total
         self.bar = None
         if self.enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
                 TextColumn("{task.completed}/{task.total} documents"), BarColumn(),
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True,
-                console=__import__("rich.console", fromlist=["Console"]).Console(stderr=True),
+                console=Console(stderr=True),
             )
             self.task = self.bar.add_task("scan", total=total, rate="")
             self.bar.start()
-            self.sentences = 0
+        self.sentences = 0
 
     def advance(self, sentences: int) -> None:
         if self.bar is not None:
@@ -250,8 +248,12 @@ class _Progress:
             done = self.bar.tasks[0].completed + 1
             self.bar.update(self.task, advance=1, rate=f"{done / seconds:.1f} docs/s, {self.sentences / seconds:.0f} sentences/s")
 
-    def warn(self, item) -> None:
-        self.bar.console.print(f"warning: {item.path}: {item.reason}", markup=False, highlight=False)
+    def warn(self, message: str) -> None:
+        """A line above the bar, or plain stderr when there is no bar."""
+        if self.bar is not None:
+            self.bar.console.print(message, markup=False, highlight=False)
+        else:
+            typer.echo(message, err=True)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
