@@ -178,3 +178,10 @@ def test_missing_local_base_model(small_data, tmp_path):
     with pytest.raises(Exception, match="base model directory not found"):
         train(TrainConfig(base_model=str(tmp_path / "geen-model"), max_steps=1), [small_data],
               output=tmp_path / "x", progress=False, log=lambda m: None)
+
+
+def test_a_base_model_that_fails_to_load_leaves_no_partial_folder(small_data, isolated_store):
+    with pytest.raises(Exception, match="cannot load base model"):
+        train(TrainConfig(base_model="geen-org/geen-model", max_steps=1), [small_data], name="mislukt",
+              progress=False, log=lambda m: None)
+    assert not (isolated_store / "models" / "mislukt.partial").exists()

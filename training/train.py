@@ -239,6 +239,38 @@ def _StderrProgress(show_bar: bool, log):
     return Progress()
 
 
+def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoint: str | None, progress: bool, log):
+    """Build or load the network, then train it; returns the trainer (best model loaded) and tokenizer."""
+    import datasets
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    if not progress:
+        datasets.disable_progress_bars()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    transformers.set_seed(config.seed)
+    if config.from_scratch and checkpoint:
+        from transformers import AutoTokenizer
+
+        from training.scratch import small_bert
+
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+        network = small_bert(tokenizer, layers=config.scratch_layers, hidden=config.scratch_hidden,
+                             heads=config.scratch_heads, max_positions=max(config.max_length, 128), seed=config.seed)
+    else:
+        tokenizer, network = _load_base(config, [e.text for e in train_examples])
+    train_set = _dataset(train_examples, tokenizer, config.max_length)
+    dev_set = _dataset(dev_examples, tokenizer, config.max_length)
+    trainer = _make_trainer(
+        config, network, tokenizer, train_set, dev_set, work, class_weights(train_examples), progress, log
+    )
+    (work / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return trainer, tokenizer
+
+
 def _latest_checkpoint(work: Path) -> str | None:
     checkpoints = sorted(
         (work / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])
@@ -271,50 +303,14 @@ def train(
             )
     log(f"train {len(train_examples)}, dev {len(dev_examples)}, test {len(test_examples)} sentences")
 
-    if output is not None:
-        target = Path(output)
-        if target.exists() and not resume:
-            raise NuchterError(f"{target} already exists; choose another --output or remove it first")
-    else:
-        target = store.models_dir() / (name or (_latest_partial_name() if resume else None) or store.new_name())
-        if target.exists():
-            raise NuchterError(f"a model named {target.name!r} is already installed; pick another --name")
-    work = target.with_name(target.name + ".partial")
-    checkpoint = _latest_checkpoint(work) if resume else None
-    if resume and checkpoint is None:
-        raise NuchterError(f"nothing to resume: no checkpoint in {work}")
-    if not resume and work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-
-    import datasets
-    import torch
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    if not progress:
-        datasets.disable_progress_bars()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    transformers.set_seed(config.seed)
+    target, work, checkpoint = _prepare_work(output, name, resume)
     started = time.time()
-    if config.from_scratch and checkpoint:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
-        from training.scratch import small_bert
-
-        network = small_bert(tokenizer, layers=config.scratch_layers, hidden=config.scratch_hidden,
-                             heads=config.scratch_heads, max_positions=max(config.max_length, 128), seed=config.seed)
-    else:
-        tokenizer, network = _load_base(config, [e.text for e in train_examples])
-    train_set = _dataset(train_examples, tokenizer, config.max_length)
-    dev_set = _dataset(dev_examples, tokenizer, config.max_length)
-    trainer = _make_trainer(
-        config, network, tokenizer, train_set, dev_set, work, class_weights(train_examples), progress, log
-    )
-    (work / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer, tokenizer = _fit(config, train_examples, dev_examples, work, checkpoint, progress, log)
+    except BaseException:
+        if _latest_checkpoint(work) is None:  # nothing worth resuming: leave no trace
+            shutil.rmtree(work, ignore_errors=True)
+        raise
 
     final = work / "model"
     trainer.save_model(str(final))
@@ -344,24 +340,46 @@ def train(
 
     activated, message = False, f"model written to {target}"
     if output is None:
-        active, active_f1 = _active_score_on(test_examples)
-        new_f1 = metrics["test"]["macro_f1"]
-        os.replace(final, target)
-        if should_activate(new_f1, active_f1, force):
-            store.use(target.name)
-            activated = True
-            message = f"installed and activated {target.name} (test macro-F1 {new_f1:.3f}"
-            message += f", was {active_f1:.3f} for {active})" if active_f1 is not None else ")"
-        else:
-            message = (
-                f"installed {target.name} but kept {active} active: its test macro-F1 {new_f1:.3f} is below "
-                f"{active_f1:.3f} on the same test split (switch with `nuchter models use {target.name}`, "
-                "or retrain with --force)"
-            )
+        activated, message = _install(final, target, test_examples, metrics["test"]["macro_f1"], force)
     else:
         os.replace(final, target)
     shutil.rmtree(work, ignore_errors=True)
     return TrainOutcome(target, metrics, activated, message)
+
+
+def _prepare_work(output: Path | None, name: str | None, resume: bool) -> tuple[Path, Path, str | None]:
+    """Where the model will live, the ``.partial`` folder it is built in, and the checkpoint to resume."""
+    if output is not None:
+        target = Path(output)
+        if target.exists() and not resume:
+            raise NuchterError(f"{target} already exists; choose another --output or remove it first")
+    else:
+        target = store.models_dir() / (name or (_latest_partial_name() if resume else None) or store.new_name())
+        if target.exists():
+            raise NuchterError(f"a model named {target.name!r} is already installed; pick another --name")
+    work = target.with_name(target.name + ".partial")
+    checkpoint = _latest_checkpoint(work) if resume else None
+    if resume and checkpoint is None:
+        raise NuchterError(f"nothing to resume: no checkpoint in {work}")
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    return target, work, checkpoint
+
+
+def _install(final: Path, target: Path, test_examples: list[Example], new_f1: float, force: bool) -> tuple[bool, str]:
+    """Move the model into the store; activate it only if it is not worse than the active one."""
+    active, active_f1 = _active_score_on(test_examples)
+    os.replace(final, target)
+    if not should_activate(new_f1, active_f1, force):
+        return False, (
+            f"installed {target.name} but kept {active} active: its test macro-F1 {new_f1:.3f} is below "
+            f"{active_f1:.3f} on the same test split (switch with `nuchter models use {target.name}`, "
+            "or retrain with --force)"
+        )
+    store.use(target.name)
+    message = f"installed and activated {target.name} (test macro-F1 {new_f1:.3f}"
+    return True, message + (f", was {active_f1:.3f} for {active})" if active_f1 is not None else ")")
 
 
 def _latest_partial_name() -> str | None:
