@@ -104,10 +104,10 @@ def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
 @app.command(
     epilog=(
         "Examples:\n\n\b\n"
-        "  nuchter scan pagina's/ --html rapport.html\n"
-        "  nuchter scan pagina's/ --out zinnen.jsonl --summary documenten.csv --html rapport.html\n"
+        "  nuchter scan paginas/ --html rapport.html\n"
+        "  nuchter scan paginas/ --out zinnen.jsonl --summary documenten.csv --html rapport.html\n"
         "  nuchter scan export/ --include '*.html' --exclude 'archief/*' --out zinnen.csv --format csv\n"
-        "  nuchter scan pagina's/ --out zinnen.jsonl --resume"
+        "  nuchter scan paginas/ --out zinnen.jsonl --resume"
     )
 )
 def scan(
