@@ -87,6 +87,12 @@ def label_order(id2label: dict) -> list[str]:
     return names
 
 
+def by_label(columns: Sequence[str], row: Sequence[float]) -> dict[str, float]:
+    """One output row keyed by label, in the canonical order of ``LABELS``."""
+    named = dict(zip(columns, row))
+    return {label: named[label] for label in LABELS}
+
+
 class Classifier:
     """A loaded model and tokenizer that turn sentences into probabilities."""
 
@@ -122,8 +128,7 @@ class Classifier:
                 logits = self.network(**encoded).logits
                 probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
                 for i, row in zip(chunk, probs):
-                    by_label = dict(zip(self.labels, row))
-                    out[i] = {label: by_label[label] for label in LABELS}
+                    out[i] = by_label(self.labels, row)
         return out  # type: ignore[return-value]
 
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.errors import ModelError
-from model.labels import LABELS
 
 MODEL_TYPE = "nuchter-linear"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -87,6 +86,8 @@ class LinearClassifier:
     def predict(self, texts: Sequence[str], *, batch_size: int = 256, max_length: int = 0) -> list[dict[str, float]]:
         import numpy as np
 
+        from model.classify import by_label
+
         out = []
         for begin in range(0, len(texts), batch_size):
             chunk = texts[begin : begin + batch_size]
@@ -100,9 +101,7 @@ class LinearClassifier:
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=1, keepdims=True)
-            for row in probs.tolist():
-                by_label = dict(zip(self.labels, row))
-                out.append({label: by_label[label] for label in LABELS})
+            out += [by_label(self.labels, row) for row in probs.tolist()]
         return out
 
 

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classify import WEIGHT_FILES, check_model_dir, label_order
+from model.classify import WEIGHT_FILES, by_label, check_model_dir, label_order
 from model.errors import ModelError
-from model.labels import LABELS
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -274,8 +273,7 @@ class OnnxClassifier:
             probs = np.exp(logits)
             probs /= probs.sum(axis=-1, keepdims=True)
             for i, row in zip(chunk, probs.tolist()):
-                by_label = dict(zip(self.labels, row))
-                out[i] = {label: by_label[label] for label in LABELS}
+                out[i] = by_label(self.labels, row)
         return out  # type: ignore[return-value]
 
 
@@ -299,13 +297,9 @@ def _source_mtime(model_dir: Path) -> float:
 def default_cache_root() -> Path:
     if override := os.environ.get(CACHE_ENV):
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "nuchter" / "onnx"
+    from model.store import user_dir
+
+    return user_dir("cache") / "onnx"
 
 
 def cache_key(model_dir: Path) -> str:

@@ -22,16 +22,26 @@ BUILTIN = "builtin"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
+def user_dir(kind: str) -> Path:
+    """The platform's per-user folder for nuchter's ``data`` (models) or ``cache`` (exports)."""
+    home_dir = Path.home()
+    if sys.platform == "win32":
+        variable, default = ("APPDATA", home_dir / "AppData" / "Roaming") if kind == "data" else (
+            "LOCALAPPDATA", home_dir / "AppData" / "Local")
+        base = Path(os.environ.get(variable, default))
+    elif sys.platform == "darwin":
+        base = home_dir / "Library" / ("Application Support" if kind == "data" else "Caches")
+    else:
+        variable, default = ("XDG_DATA_HOME", home_dir / ".local" / "share") if kind == "data" else (
+            "XDG_CACHE_HOME", home_dir / ".cache")
+        base = Path(os.environ.get(variable, default))
+    return base / "nuchter"
+
+
 def home() -> Path:
     if override := os.environ.get(HOME_ENV):
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "nuchter"
+    return user_dir("data")
 
 
 def models_dir() -> Path:
