@@ -15,15 +15,25 @@ from pathlib import Path
 
 from model import store
 from model.errors import ModelError
+from model.inputs import InputSpec
 from model.labels import LABELS, UnknownLabelError, normalise_label
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+PREBUILT_ONNX = ("onnx/model.int8.onnx", "onnx/model.onnx")
+"""A folder may ship its ONNX graph ready to run instead of weights (the built-in model does)."""
+
+
+def prebuilt_onnx(path: Path) -> Path | None:
+    """The shipped ONNX graph of a folder without safetensors weights, if any."""
+    if any((path / f).is_file() for f in WEIGHT_FILES):
+        return None
+    return next((path / f for f in PREBUILT_ONNX if (path / f).is_file() and (path / f).with_name("tokenizer.json").is_file()), None)
 
 
 def resolve_model(name: str | None) -> str:
     """The model a job should load: the given path or id, else the active model."""
     if name:
-        return name
+        return str(store.path_of(name)) if name in store.BUILTINS else name
     active = store.active_model()
     if active is None:
         raise ModelError(
@@ -49,7 +59,7 @@ def check_model_dir(path: Path) -> None:
         raise ModelError(f"model directory not found: {path}")
     if not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a model directory: config.json is missing")
-    if not any((path / f).is_file() for f in WEIGHT_FILES):
+    if not any((path / f).is_file() for f in WEIGHT_FILES) and prebuilt_onnx(path) is None:
         if any(path.glob("*.bin")) or any(path.glob("*.pt")):
             raise ModelError(
                 f"{path} holds only pickle weights (*.bin/*.pt); nuchter loads safetensors only: "
@@ -96,37 +106,48 @@ def by_label(columns: Sequence[str], row: Sequence[float]) -> dict[str, float]:
 class Classifier:
     """A loaded model and tokenizer that turn sentences into probabilities."""
 
-    def __init__(self, name: str, tokenizer, network, labels: Sequence[str]):
+    def __init__(self, name: str, tokenizer, network, labels: Sequence[str], inputs: InputSpec | None = None):
         self.name = name
         self.tokenizer = tokenizer
         self.network = network
         self.labels = tuple(labels)
+        self.inputs = inputs or InputSpec()
 
     def predict(
-        self, texts: Sequence[str], *, batch_size: int = 32, max_length: int = 128
+        self,
+        texts: Sequence[str],
+        *,
+        contexts: Sequence[str] | None = None,
+        batch_size: int = 32,
+        max_length: int = 128,
     ) -> list[dict[str, float]]:
         """Probabilities per sentence, in input order, keyed by label.
 
-        Batches are formed after sorting by length so padding stays small.
+        ``contexts`` (one string per sentence, see ``model.inputs.neighbours``)
+        is used only by models trained with page context. Batches are formed
+        after sorting by length so padding stays small.
         """
         import torch
 
         texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        first = self.inputs.first(texts)
+        second = self.inputs.second(texts, contexts)
+        order = sorted(range(len(texts)), key=lambda i: len(first[i]) + (len(second[i]) if second else 0))
         out: list[dict[str, float] | None] = [None] * len(texts)
         with torch.inference_mode():
             for begin in range(0, len(order), batch_size):
                 chunk = order[begin : begin + batch_size]
                 encoded = self.tokenizer(
-                    [texts[i] for i in chunk],
+                    [first[i] for i in chunk],
+                    [second[i] for i in chunk] if second else None,
                     padding=True,
                     truncation=True,
                     max_length=max_length,
                     return_tensors="pt",
                 )
                 encoded = {k: v.to(self.network.device) for k, v in encoded.items()}
-                logits = self.network(**encoded).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+                logits = self.network(**encoded).logits.float() / self.inputs.temperature
+                probs = torch.softmax(logits, dim=-1).cpu().tolist()
                 for i, row in zip(chunk, probs):
                     out[i] = by_label(self.labels, row)
         return out  # type: ignore[return-value]
@@ -182,6 +203,14 @@ def load_classifier(
 
         if is_linear_model(path):
             return load_linear_classifier(path, name)
+        if prebuilt_onnx(path) is not None:
+            if backend == "torch":
+                raise ModelError(f"{name} ships as an ONNX graph only; use --backend onnx or auto")
+            from model.onnx_backend import load_onnx_classifier
+
+            classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
+            classifier.name = name
+            return classifier
         check_tokenizer(path)
         if backend != "torch":
             try:
@@ -203,4 +232,4 @@ def load_classifier(
     tokenizer, network = load_transformers(source, local=local, threads=threads)
     network.eval()
     labels = label_order(network.config.id2label)
-    return Classifier(name, tokenizer, network, labels)
+    return Classifier(name, tokenizer, network, labels, InputSpec.from_config(network.config.to_dict()))

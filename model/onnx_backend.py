@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classify import WEIGHT_FILES, by_label, check_model_dir, label_order
+from model.classify import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
 from model.errors import ModelError
+from model.inputs import InputSpec
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -206,11 +207,12 @@ def export_onnx(
 class OnnxClassifier:
     """Drop-in for ``model.classify.Classifier`` backed by an ONNX Runtime session."""
 
-    def __init__(self, name: str, tokenizer, session, labels: Sequence[str]):
+    def __init__(self, name: str, tokenizer, session, labels: Sequence[str], inputs: InputSpec | None = None):
         self.name = name
         self.tokenizer = tokenizer
         self.session = session
         self.labels = tuple(labels)
+        self.inputs = inputs or InputSpec()
         self.input_names = tuple(i.name for i in session.get_inputs())
         padding = tokenizer.padding or {}
         self._pad_id = int(padding.get("pad_id", 0))
@@ -219,7 +221,7 @@ class OnnxClassifier:
         self._truncation = dict(tokenizer.truncation or {})
         tokenizer.no_padding()  # padding happens per batch, after sorting by length
 
-    def _tokenize(self, texts: Sequence[str], max_length: int) -> list:
+    def _tokenize(self, texts: Sequence[str], max_length: int, contexts: Sequence[str] | None = None) -> list:
         trunc = self._truncation
         self.tokenizer.enable_truncation(
             max_length,
@@ -227,7 +229,10 @@ class OnnxClassifier:
             strategy=trunc.get("strategy", "longest_first"),
             direction=trunc.get("direction", "right"),
         )
-        return self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        first = self.inputs.first(texts)
+        second = self.inputs.second(texts, contexts)
+        batch = list(zip(first, second)) if second else first
+        return self.tokenizer.encode_batch(batch, add_special_tokens=True)
 
     def _batch(self, encodings: Sequence) -> dict[str, np.ndarray]:
         """Pad to the longest in this batch only: padding is most of the cost otherwise."""
@@ -245,12 +250,19 @@ class OnnxClassifier:
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {name: arrays[name] for name in self.input_names}
 
-    def encode(self, texts: Sequence[str], *, max_length: int = 128) -> dict[str, np.ndarray]:
+    def encode(
+        self, texts: Sequence[str], *, contexts: Sequence[str] | None = None, max_length: int = 128
+    ) -> dict[str, np.ndarray]:
         """The arrays one batch of ``texts`` feeds the model, in input order (for checks)."""
-        return self._batch(self._tokenize(texts, max_length))
+        return self._batch(self._tokenize(texts, max_length, contexts))
 
     def predict(
-        self, texts: Sequence[str], *, batch_size: int = 32, max_length: int = 128
+        self,
+        texts: Sequence[str],
+        *,
+        contexts: Sequence[str] | None = None,
+        batch_size: int = 32,
+        max_length: int = 128,
     ) -> list[dict[str, float]]:
         """Probabilities per sentence, in input order, keyed by label.
 
@@ -258,7 +270,7 @@ class OnnxClassifier:
         """
         if not texts:
             return []
-        encodings = self._tokenize(texts, max_length)
+        encodings = self._tokenize(texts, max_length, contexts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out: list[dict[str, float] | None] = [None] * len(texts)
         for begin in range(0, len(order), batch_size):
@@ -268,7 +280,7 @@ class OnnxClassifier:
                 (logits,) = self.session.run(["logits"], feed)
             except Exception as exc:
                 raise ModelError(f"ONNX inference failed for {self.name}: {_reason(exc)}") from None
-            logits = logits.astype(np.float32)
+            logits = logits.astype(np.float32) / self.inputs.temperature
             logits -= logits.max(axis=-1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=-1, keepdims=True)
@@ -339,6 +351,8 @@ def onnx_path(
     """The ONNX file to serve for ``model_dir``, exporting it first when missing or stale."""
     model_dir = Path(model_dir).expanduser()
     check_model_dir(model_dir)
+    if (shipped := prebuilt_onnx(model_dir)) is not None:
+        return shipped  # nothing to export from: the graph is the model
     filename = INT8_FILE if quantized else FP32_FILE
     source_mtime = _source_mtime(model_dir)
     local = model_dir / ONNX_DIR
@@ -367,7 +381,9 @@ def load_onnx_classifier(
     model_dir = Path(model_dir).expanduser()
     check_model_dir(model_dir)
     try:
-        id2label = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["id2label"]
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        id2label = config["id2label"]
+        inputs = InputSpec.from_config(config)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = _reason(exc)
         raise ModelError(f"{model_dir}/config.json has no usable id2label ({reason})") from None
@@ -400,4 +416,4 @@ def load_onnx_classifier(
         ) from None
     if "logits" not in {o.name for o in session.get_outputs()}:
         raise ModelError(f"ONNX model {path} has no 'logits' output; delete it to export again")
-    return OnnxClassifier(name, tokenizer, session, labels)
+    return OnnxClassifier(name, tokenizer, session, labels, inputs)

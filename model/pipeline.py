@@ -5,6 +5,7 @@ from __future__ import annotations
 from model.classify import Classifier, load_classifier, resolve_model
 from model.config import ScoreConfig
 from model.errors import InputError
+from model.inputs import neighbours
 from model.results import ScoreResult, SentenceScore, Skipped
 from model.segment import SENTENCE, segment, segment_lines
 
@@ -48,8 +49,12 @@ def score_text(
             "give running text, or use --lines to score every line as it is"
         )
     classifier = get_classifier(model, config)
+    texts = [s.text for s in sentences]
     probabilities = classifier.predict(
-        [s.text for s in sentences], batch_size=config.batch_size, max_length=config.max_length
+        texts,
+        contexts=None if config.lines else neighbours(texts),  # --lines: every line stands alone
+        batch_size=config.batch_size,
+        max_length=config.max_length,
     )
     scored = []
     for index, (seg, probs) in enumerate(zip(sentences, probabilities)):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import InputError
+from model.inputs import neighbours
 from model.extract import DOCUMENT_SUFFIXES, read_document
 from model.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
 from model.segment import SENTENCE, segment
@@ -118,6 +119,7 @@ def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[D
     """Read, segment and score a group of documents with one pooled prediction."""
     prepared: list[tuple[Path, str, list, list] | SkippedFile] = []
     texts: list[str] = []
+    contexts: list[str] = []
     for path in paths:
         try:
             text = read_document(path, max_bytes=config.max_bytes)
@@ -134,8 +136,10 @@ def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[D
             continue
         prepared.append((path, text, sentences, [s for s in segments if s.kind != SENTENCE]))
         texts += [s.text for s in sentences]
+        contexts += neighbours([s.text for s in sentences])
     probabilities = iter(
-        classifier.predict(texts, batch_size=config.batch_size, max_length=config.max_length) if texts else []
+        classifier.predict(texts, contexts=contexts, batch_size=config.batch_size, max_length=config.max_length)
+        if texts else []
     )
     results: list[DocumentResult | SkippedFile] = []
     for item in prepared:

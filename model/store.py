@@ -20,6 +20,10 @@ from model.errors import ModelError
 HOME_ENV = "NUCHTER_HOME"
 BUILTIN = "builtin"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+BUILTIN_FAST = "builtin-fast"
+BUILTIN_FAST_DIR = Path(__file__).resolve().parent / "builtin_fast"
+"""The linear n-gram model: about 10x faster than the built-in encoder, and less accurate."""
+BUILTINS = (BUILTIN, BUILTIN_FAST)
 
 
 def user_dir(kind: str) -> Path:
@@ -52,8 +56,12 @@ def builtin_available() -> bool:
     return (BUILTIN_DIR / "config.json").is_file()
 
 
+def builtin_fast_available() -> bool:
+    return (BUILTIN_FAST_DIR / "config.json").is_file()
+
+
 def path_of(name: str) -> Path:
-    return BUILTIN_DIR if name == BUILTIN else models_dir() / name
+    return BUILTIN_DIR if name == BUILTIN else BUILTIN_FAST_DIR if name == BUILTIN_FAST else models_dir() / name
 
 
 def active_name() -> str | None:
@@ -61,6 +69,8 @@ def active_name() -> str | None:
         name = (home() / "active").read_text(encoding="utf-8").strip()
     except OSError:
         name = ""
+    if name == BUILTIN_FAST and builtin_fast_available():
+        return name
     if name and (name == BUILTIN or (models_dir() / name).is_dir()):
         return name if name != BUILTIN or builtin_available() else None
     return BUILTIN if builtin_available() else None
@@ -85,6 +95,11 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def use(name: str) -> Path:
+    if name == BUILTIN_FAST:
+        if not builtin_fast_available():
+            raise ModelError("this installation has no fast built-in model")
+        write_atomically(home() / "active", name + "\n")
+        return path_of(name)
     if name != BUILTIN and not (models_dir() / name).is_dir():
         known = ", ".join(m.name for m in list_models()) or "none"
         raise ModelError(f"no installed model named {name!r} (installed: {known})")
@@ -127,6 +142,8 @@ def list_models() -> list[InstalledModel]:
     found = []
     if builtin_available():
         found.append(InstalledModel(BUILTIN, BUILTIN_DIR, active == BUILTIN, read_metrics(BUILTIN_DIR)))
+    if builtin_fast_available():
+        found.append(InstalledModel(BUILTIN_FAST, BUILTIN_FAST_DIR, active == BUILTIN_FAST, read_metrics(BUILTIN_FAST_DIR)))
     if models_dir().is_dir():
         for path in sorted(models_dir().iterdir()):
             if path.is_dir() and not path.name.endswith(".partial") and not path.name.startswith("."):

@@ -30,6 +30,7 @@ def isolated_store(tmp_path, monkeypatch, request):
     monkeypatch.setenv("NUCHTER_HOME", str(tmp_path / "nuchter-home"))
     if "builtin" not in request.fixturenames:
         monkeypatch.setattr(store, "BUILTIN_DIR", tmp_path / "no-builtin")
+        monkeypatch.setattr(store, "BUILTIN_FAST_DIR", tmp_path / "no-builtin-fast")
     return tmp_path / "nuchter-home"
 
 

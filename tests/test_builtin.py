@@ -1,4 +1,4 @@
-"""The built-in model: shipped, small, safe to load, offline, active by default, chosen by the rule."""
+"""The built-in models: shipped, small, safe to load, offline, active by default, shipped by the rule."""
 
 import json
 import re
@@ -12,27 +12,44 @@ from model.labels import LABELS
 from tests.conftest import ROOT
 
 runner = CliRunner()
+PICKLES = (".bin", ".pt", ".pkl", ".pickle", ".joblib")
 
 
-def test_shipped_small_and_pickle_free(builtin):
+def test_shipped_small_onnx_only_and_pickle_free(builtin):
     files = [p for p in builtin.rglob("*") if p.is_file()]
-    assert sum(p.stat().st_size for p in files) <= 25 * 1024 * 1024
-    assert "model.safetensors" in {p.name for p in files}
-    assert not any(p.suffix in (".bin", ".pt", ".pkl", ".pickle", ".joblib") for p in files)
+    assert sum(p.stat().st_size for p in files) <= 60 * 1024 * 1024
+    names = {p.relative_to(builtin).as_posix() for p in files}
+    assert {"config.json", "onnx/model.int8.onnx", "onnx/tokenizer.json", "metrics.json", "README.md"} <= names
+    assert not any(p.suffix in PICKLES for p in files)
     config = json.loads((builtin / "config.json").read_text())
     assert sorted(config["id2label"].values()) == sorted(LABELS)
+    assert config["nuchter_inputs"]["temperature"] > 0
+    assert config["vocab_size"] < 100_000  # trimmed from 250,037
 
 
-def test_choice_follows_the_rule_in_its_card(builtin):
+def test_shipped_because_it_beats_the_linear_model_on_real_pages(builtin):
     metrics = json.loads((builtin / "metrics.json").read_text())
-    comparison = metrics["comparison"]
-    transformer = comparison["(a) transformer from scratch"]["dev"]
-    best_other = max(v["dev"] for k, v in comparison.items() if k.startswith("(b)"))
-    expected_transformer = transformer >= best_other - 0.02
-    assert metrics["choice"].startswith("(a)") == expected_transformer
-    assert metrics["test"]["macro_f1"] == comparison[metrics["choice"]]["test"]
+    fast = json.loads((store.BUILTIN_FAST_DIR / "metrics.json").read_text())
+    assert metrics["seed_texts_held_out"]["macro_f1"] > fast["seed_texts_held_out"]["macro_f1"]
+    assert metrics["trimming"]["label_changes_corpus"] <= 0.005
     card = (builtin / "README.md").read_text()
-    assert "How this model was chosen" in card and metrics["choice"] in card
+    assert "Real pages" in card and "Calibration" in card and "Recipes tried" in card
+
+
+def test_scoring_needs_neither_torch_nor_transformers(builtin, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from model import score_text; "
+        "r = score_text('Kurkuma geneest alle ontstekingen. Bestel vandaag nog!'); "
+        "assert len(r.sentences) == 2; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.split() == ["False", "False"]
 
 
 def test_active_by_default_and_scores_offline(builtin):
@@ -40,7 +57,17 @@ def test_active_by_default_and_scores_offline(builtin):
     result = score_text("Kurkuma geneest alle ontstekingen, gegarandeerd. Bestel vandaag nog met korting!")
     assert [s.label for s in result.sentences] == ["overclaimed", "promotional"]
     listing = runner.invoke(app, ["models"])
-    assert "* builtin" in listing.stdout
+    assert "* builtin" in listing.stdout and "builtin-fast" in listing.stdout
+
+
+def test_fast_builtin_is_selectable_by_name(builtin):
+    fast = runner.invoke(app, ["score", "--model", "builtin-fast", "--format", "json", "Bestel vandaag nog!"])
+    assert fast.exit_code == 0, fast.output
+    assert json.loads(fast.stdout)["model"].endswith("builtin_fast")
+    assert runner.invoke(app, ["models", "use", "builtin-fast"]).exit_code == 0
+    assert store.active_name() == store.BUILTIN_FAST
+    assert "* builtin-fast" in runner.invoke(app, ["models"]).stdout
+    assert runner.invoke(app, ["models", "use", "builtin"]).exit_code == 0
 
 
 def test_readme_quick_start_scores_with_the_builtin(builtin):

@@ -198,7 +198,15 @@ def _first(row: dict, names: tuple[str, ...]):
     return None
 
 
-def _example(row: dict, where: str, file_stem: str) -> Example | Problem:
+UNLABELLED_KINDS = frozenset({"heading", "furniture"})
+"""Page structure kept in whole-page documents for context and segmentation, never labelled."""
+
+
+def _example(row: dict, where: str, file_stem: str) -> Example | Problem | None:
+    if row.get("kind") in UNLABELLED_KINDS:
+        if row.get("label") not in (None, ""):
+            return Problem(where, f"a {row['kind']} row carries no label (got {row['label']!r}); use kind 'sentence'")
+        return None
     text = _first(row, TEXT_COLUMNS)
     if not isinstance(text, str) or not text.strip():
         return Problem(where, "empty text")
@@ -236,7 +244,8 @@ def read_file(path: Path) -> tuple[list[Example], list[Problem]]:
     examples, problems = [], []
     for where, row in reader(text.lstrip("\ufeff"), str(path)):
         item = row if isinstance(row, Problem) else _example(row, where, path.stem)
-        (problems if isinstance(item, Problem) else examples).append(item)
+        if item is not None:
+            (problems if isinstance(item, Problem) else examples).append(item)
     return examples, problems
 
 
@@ -274,6 +283,54 @@ def load_corpus(paths: Iterable[Path | str]) -> Corpus:
     corpus.examples, problems = check(raw)
     corpus.problems += problems
     return corpus
+
+
+def _shingles(text: str, n: int = 5) -> set[str]:
+    flat = " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+    return {flat[i : i + n] for i in range(max(1, len(flat) - n + 1))}
+
+
+def near_copies(examples: list[Example], threshold: float = 0.8, among: set[int] | None = None) -> list[tuple[int, int, float]]:
+    """Pairs of sentences whose character 5-gram sets overlap with Jaccard >= ``threshold``
+    (exact duplicates included). With ``among``, only pairs with at least one of those indices.
+
+    Prefix filtering keeps it exact and fast: two sets this similar must share one of the
+    rarest ``|A| - ceil(t|A|) + 1`` shingles of either.
+    """
+    import math
+
+    sets = [_shingles(e.text) for e in examples]
+    frequency = Counter(g for s in sets for g in s)
+    index: dict[str, list[int]] = defaultdict(list)
+    found = []
+    for i, shingles in enumerate(sets):
+        ordered = sorted(shingles, key=lambda g: (frequency[g], g))
+        prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
+        candidates = {j for g in prefix for j in index[g]}
+        for j in candidates:
+            if among is not None and i not in among and j not in among:
+                continue
+            jaccard = len(shingles & sets[j]) / len(shingles | sets[j])
+            if jaccard >= threshold:
+                found.append((j, i, round(jaccard, 3)))
+        for g in prefix:
+            index[g].append(i)
+    return found
+
+
+def contexts_of(examples: list[Example]) -> list[str]:
+    """Each example's page context (its neighbours within its document, in file order),
+    the same form ``model.inputs.neighbours`` gives a scored text."""
+    from model.inputs import neighbours
+
+    by_doc: dict[str, list[int]] = defaultdict(list)
+    for i, example in enumerate(examples):
+        by_doc[example.doc_id].append(i)
+    out = [""] * len(examples)
+    for members in by_doc.values():
+        for i, context in zip(members, neighbours([examples[i].text for i in members])):
+            out[i] = context
+    return out
 
 
 def load_for_training(paths: Iterable[Path | str]) -> Corpus:

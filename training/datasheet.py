@@ -29,27 +29,56 @@ def _table(title: str, rows: dict[str, Counter], ordered: bool = False) -> str:
     return "\n".join(lines)
 
 
-def agreement_section(folder: Path) -> str:
-    """Kappa of the two independent passes in ``data/agreement/``, overall, per label and per origin."""
+def agreement_section(folder: Path, prefix: str = "", title: str = "Agreement (second, independent labelling pass)") -> str:
+    """Kappa of the two independent passes in ``data/agreement/``, overall, per label and per group."""
     from training.agreement import agreement, read_labels
 
-    first, second = folder / "first_pass.jsonl", folder / "second_pass.jsonl"
+    first, second = folder / f"{prefix}first_pass.jsonl", folder / f"{prefix}second_pass.jsonl"
     if not (first.is_file() and second.is_file()):
         return ""
     a, b = read_labels(first), read_labels(second)
-    groups = {"all": list(a), "seed sentences": [i for i in a if i.startswith("seed:")],
-              "original documents": [i for i in a if not i.startswith("seed:")]}
+    if prefix:
+        registers = read_registers(first)
+        groups = {"all": list(a)} | {f"register {r}": [i for i in a if registers[i] == r] for r in sorted(set(registers.values()))}
+    else:
+        groups = {"all": list(a), "seed sentences": [i for i in a if i.startswith("seed:")],
+                  "original documents": [i for i in a if not i.startswith("seed:")]}
     lines = ["| items | n | observed agreement | Cohen's kappa | " + " | ".join(f"kappa {l}" for l in LABELS) + " |",
              "|---|---|---|---|" + "---|" * len(LABELS)]
     for name, ids in groups.items():
         r = agreement([a[i] for i in ids], [b[i] for i in ids])
         per = " | ".join(f"{r['kappa_per_label'][l]:.3f}" for l in LABELS)
         lines.append(f"| {name} | {r['items']} | {r['observed_agreement']:.3f} | {r['kappa']:.3f} | {per} |")
-    adjudicated = folder / "adjudicated.jsonl"
+    adjudicated = folder / f"{prefix}adjudicated.jsonl"
     n = len(adjudicated.read_text(encoding="utf-8").splitlines()) if adjudicated.is_file() else 0
-    return "### Agreement (second, independent labelling pass)\n\n" + "\n".join(lines) + (
-        f"\n\n{n} disagreements adjudicated in `agreement/adjudicated.jsonl`."
+    return f"### {title}\n\n" + "\n".join(lines) + (
+        f"\n\n{n} disagreements adjudicated in `agreement/{prefix}adjudicated.jsonl`."
     )
+
+
+def read_registers(path: Path) -> dict[str, str]:
+    import json
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["id"]: r.get("register", "?") for r in rows}
+
+
+def _round_of(example) -> str:
+    return "round 2 (whole pages)" if "/pages/" in example.where.replace("\\", "/") else (
+        "seed texts" if example.source.startswith("seeds/") else "round 1 (short documents)")
+
+
+def length_table(corpus: Corpus) -> str:
+    import statistics
+
+    sizes: dict[str, Counter] = {}
+    for e in corpus.examples:
+        sizes.setdefault(_round_of(e), Counter())[e.doc_id] += 1
+    lines = ["| part | documents | labelled sentences per document: min | median | max |", "|---|---|---|---|---|"]
+    for name in sorted(sizes):
+        n = list(sizes[name].values())
+        lines.append(f"| {name} | {len(n)} | {min(n)} | {statistics.median(n):g} | {max(n)} |")
+    return "\n".join(lines)
 
 
 def render(corpus: Corpus, data: Path | None = None) -> str:
@@ -68,10 +97,18 @@ def render(corpus: Corpus, data: Path | None = None) -> str:
         "### By split\n\n" + _table("split", splits, ordered=True) + "\n| **all** | " + " | ".join(str(total[l]) for l in LABELS)
         + f" | {sum(total.values())} | 100.0% |",
         "### By origin\n\n" + _table("origin", by(lambda e: "seed texts" if e.source.startswith("seeds/") else e.source or "other")),
+        "### By round\n\n" + _table("part", by(_round_of)),
+        "### Document length\n\n" + length_table(corpus),
         "### By register\n\n" + _table("register", by(lambda e: e.register or "?")),
+        "### Round 2 (whole pages) by register\n\n" + _table("register", {
+            k: v for k, v in by(lambda e: ("r2 " if "/pages/" in e.where.replace("\\", "/") else "") + (e.register or "?")).items()
+            if k.startswith("r2 ")}),
         "### By topic\n\n" + _table("topic", by(lambda e: e.topic or "?")),
     ]
     if data is not None and (section := agreement_section(data / "agreement")):
+        parts.append(section)
+    if data is not None and (section := agreement_section(
+            data / "agreement", "r2_", "Agreement, round 2 (second, independent pass over whole pages)")):
         parts.append(section)
     return "\n\n".join(parts)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from model.classify import load_classifier
 from model.labels import LABELS
 from model.report import spreadsheet_safe
-from training.corpus import Example, load_for_training
+from training.corpus import Example, contexts_of, load_for_training
 from training.train import LABEL2ID
 
 
@@ -28,7 +28,7 @@ def evaluate_model(
 
         raise NuchterError(f"no sentences in the {split} split of that data")
     classifier = load_classifier(model, threads=threads, backend=backend, int8=int8)
-    probabilities = classifier.predict([e.text for e in examples])
+    probabilities = classifier.predict([e.text for e in examples], contexts=contexts_of(examples))
     predicted = [max(p, key=p.__getitem__) for p in probabilities]
     metrics = compute([LABEL2ID[p] for p in predicted], [LABEL2ID[e.label] for e in examples])
     metrics["model"] = classifier.name

@@ -19,10 +19,11 @@ from pathlib import Path
 from model import store
 from model.classify import load_classifier, looks_local
 from model.errors import ModelError, NuchterError
+from model.inputs import InputSpec
 from model.labels import LABELS
 from training import card
 from training.config import TrainConfig
-from training.corpus import Corpus, Example, load_for_training
+from training.corpus import Corpus, Example, contexts_of, load_for_training
 
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}
 
@@ -52,8 +53,10 @@ def _device_settings() -> dict:
     return {"use_cpu": True}
 
 
-def _load_base(config: TrainConfig, train_texts: list[str]):
+def _load_base(config: TrainConfig, train_texts: list[str], log=print):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training import convert_e5
 
     if config.from_scratch:
         from training.scratch import small_bert, train_tokenizer
@@ -68,13 +71,16 @@ def _load_base(config: TrainConfig, train_texts: list[str]):
             seed=config.seed,
         )
         return tokenizer, network
-    local = looks_local(config.base_model)
-    if local and not Path(config.base_model).expanduser().is_dir():
-        raise ModelError(f"base model directory not found: {config.base_model}")
+    source = config.base_model
+    if source == convert_e5.BASE_NAME:
+        source = str(convert_e5.ensure_base(log=log))
+    local = looks_local(source)
+    if local and not Path(source).expanduser().is_dir():
+        raise ModelError(f"base model directory not found: {source}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(config.base_model, local_files_only=local, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local, trust_remote_code=False)
         network = AutoModelForSequenceClassification.from_pretrained(
-            config.base_model,
+            source,
             num_labels=len(LABELS),
             id2label=dict(enumerate(LABELS)),
             label2id=LABEL2ID,
@@ -90,19 +96,25 @@ def _load_base(config: TrainConfig, train_texts: list[str]):
     return tokenizer, network
 
 
-def _dataset(examples: list[Example], tokenizer, max_length: int):
+def _dataset(examples: list[Example], contexts: list[str], tokenizer, max_length: int, inputs: InputSpec):
+    """Tokenised exactly as ``model.classify`` feeds a sentence at scoring time."""
     from datasets import Dataset
 
-    data = Dataset.from_list([{"text": e.text, "label": LABEL2ID[e.label]} for e in examples])
+    texts = [e.text for e in examples]
+    rows = {"first": inputs.first(texts), "label": [LABEL2ID[e.label] for e in examples]}
+    second = inputs.second(texts, contexts)
+    if second is not None:
+        rows["second"] = second
+    data = Dataset.from_dict(rows)
     return data.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        lambda batch: tokenizer(batch["first"], batch.get("second"), truncation=True, max_length=max_length),
         batched=True,
-        remove_columns=["text"],
+        remove_columns=[c for c in ("first", "second") if c in rows],
     )
 
 
 def predict_labels(classifier, examples: list[Example]) -> list[int]:
-    probabilities = classifier.predict([e.text for e in examples])
+    probabilities = classifier.predict([e.text for e in examples], contexts=contexts_of(examples))
     return [LABEL2ID[max(p, key=p.__getitem__)] for p in probabilities]
 
 
@@ -186,6 +198,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.length_buckets else "random",
         **_device_settings(),
     )
     callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
@@ -240,7 +253,7 @@ def _StderrProgress(show_bar: bool, log):
 
 
 def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoint: str | None, progress: bool, log):
-    """Build or load the network, then train it; returns the trainer (best model loaded) and tokenizer."""
+    """Build or load the network, then train it; returns the trainer (best model loaded), tokenizer and inputs."""
     import datasets
     import torch
     import transformers
@@ -260,15 +273,29 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
         network = small_bert(tokenizer, layers=config.scratch_layers, hidden=config.scratch_hidden,
                              heads=config.scratch_heads, max_positions=max(config.max_length, 128), seed=config.seed)
     else:
-        tokenizer, network = _load_base(config, [e.text for e in train_examples])
-    train_set = _dataset(train_examples, tokenizer, config.max_length)
-    dev_set = _dataset(dev_examples, tokenizer, config.max_length)
+        tokenizer, network = _load_base(config, [e.text for e in train_examples], log)
+    if config.freeze_embeddings and not config.from_scratch:
+        network.get_input_embeddings().weight.requires_grad_(False)
+    inputs = InputSpec(prefix=config.prefix, context=config.context)
+    train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
+    dev_set = _dataset(dev_examples, contexts_of(dev_examples), tokenizer, config.max_length, inputs)
     trainer = _make_trainer(
         config, network, tokenizer, train_set, dev_set, work, class_weights(train_examples), progress, log
     )
     (work / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
     trainer.train(resume_from_checkpoint=checkpoint)
-    return trainer, tokenizer
+    return trainer, tokenizer, inputs, dev_set
+
+
+def _calibrate(trainer, inputs: InputSpec, dev_set, test_set) -> tuple[InputSpec, dict]:
+    """Fit the softmax temperature on dev; report ECE before and after on dev and test."""
+    from dataclasses import replace
+
+    from training.calibration import calibration_report
+
+    dev, test = trainer.predict(dev_set), trainer.predict(test_set)
+    report = calibration_report(dev.predictions, dev.label_ids, test.predictions, test.label_ids)
+    return replace(inputs, temperature=report["temperature"]), report
 
 
 def _latest_checkpoint(work: Path) -> str | None:
@@ -306,13 +333,20 @@ def train(
     target, work, checkpoint = _prepare_work(output, name, resume)
     started = time.time()
     try:
-        trainer, tokenizer = _fit(config, train_examples, dev_examples, work, checkpoint, progress, log)
+        trainer, tokenizer, inputs, dev_set = _fit(config, train_examples, dev_examples, work, checkpoint, progress, log)
     except BaseException:
         if _latest_checkpoint(work) is None:  # nothing worth resuming: leave no trace
             shutil.rmtree(work, ignore_errors=True)
         raise
 
+    calibration = None
+    if config.calibrate:
+        test_set = _dataset(test_examples, contexts_of(test_examples), tokenizer, config.max_length, inputs)
+        inputs, calibration = _calibrate(trainer, inputs, dev_set, test_set)
+        log(f"temperature {calibration['temperature']:.3f}: dev ECE {calibration['dev_ece_before']:.3f} → "
+            f"{calibration['dev_ece_after']:.3f}")
     final = work / "model"
+    setattr(trainer.model.config, "nuchter_inputs", inputs.to_config())
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     (final / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is saved as JSON below
@@ -330,6 +364,8 @@ def train(
             "counts": corpus.counts(),
             "documents": len({e.doc_id for e in corpus.examples}),
         },
+        "inputs": inputs.to_config(),
+        "calibration": calibration,
         "dev": evaluate_examples(classifier, dev_examples),
         "test": evaluate_examples(classifier, test_examples),
     }

@@ -1,0 +1,72 @@
+"""Packing the built-in model: trim, int8 ONNX, measured as served, shipped only if it beats the linear model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_trim import tiny_classifier  # noqa: F401  (fixture)
+from training import build_builtin
+
+
+@pytest.fixture()
+def small_data(tmp_path):
+    data = tmp_path / "data"
+    (data / "original").mkdir(parents=True)
+    for name in ("oa_sauna.jsonl", "oc_keto.jsonl", "od_homeopathy.jsonl"):
+        shutil.copy(ROOT / "data" / "original" / name, data / "original" / name)
+    seeds = (ROOT / "data" / "seeds.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    (data / "seeds.jsonl").write_text("\n".join(seeds) + "\n", encoding="utf-8")
+    return data
+
+
+def _encoder(tiny_classifier, tmp_path):  # noqa: F811
+    encoder = tmp_path / "encoder"
+    shutil.copytree(tiny_classifier, encoder)
+    (encoder / "training_config.json").write_text(json.dumps({"base_model": "multilingual-e5-small"}))
+    fake = {"macro_f1": 0.5, "per_label": {}}
+    (encoder / "metrics.json").write_text(json.dumps({"base_model": "multilingual-e5-small", "dev": fake, "test": fake}))
+    return encoder
+
+
+@pytest.mark.slow
+def test_pack_ships_an_onnx_only_folder_measured_as_served(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
+    from model import store
+    from model.classify import load_classifier
+
+    fast = tmp_path / "fast"
+    fast.mkdir()
+    (fast / "metrics.json").write_text(json.dumps({"seed_texts_held_out": {"macro_f1": 0.0}}))
+    monkeypatch.setattr(store, "BUILTIN_FAST_DIR", fast)
+    monkeypatch.setattr(build_builtin.trim, "read_words", lambda: ["kat", "alles"])
+    out = tmp_path / "builtin"
+    metrics = build_builtin.pack(small_data, _encoder(tiny_classifier, tmp_path), out, log=lambda m: None,
+                                 torch_copy=tmp_path / "torch-copy")
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert files == {"config.json", "metrics.json", "training_config.json", "README.md",
+                     "onnx/model.int8.onnx", "onnx/tokenizer.json"}
+    assert metrics["trimming"]["label_changes_corpus"] == 0.0  # kept text keeps its tokens
+    assert metrics["seed_texts_held_out"]["macro_f1"] == json.loads((out / "metrics.json").read_text())["seed_texts_held_out"]["macro_f1"]
+    classifier = load_classifier(str(out))
+    assert type(classifier).__name__ == "OnnxClassifier"
+    assert len(classifier.predict(["De kat geneest alles."])) == 1
+    assert (tmp_path / "torch-copy" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_pack_refuses_a_model_that_does_not_beat_the_linear_one(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
+    from model import store
+
+    fast = tmp_path / "fast"
+    fast.mkdir()
+    (fast / "metrics.json").write_text(json.dumps({"seed_texts_held_out": {"macro_f1": 0.99}}))
+    monkeypatch.setattr(store, "BUILTIN_FAST_DIR", fast)
+    monkeypatch.setattr(build_builtin.trim, "read_words", lambda: [])
+    out = tmp_path / "builtin"
+    with pytest.raises(SystemExit, match="not shipped"):
+        build_builtin.pack(small_data, _encoder(tiny_classifier, tmp_path), out, log=lambda m: None,
+                           torch_copy=tmp_path / "torch-copy")
+    assert not out.exists()

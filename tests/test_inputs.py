@@ -1,0 +1,106 @@
+"""What a classifier is fed: prefix, page context and temperature, the same in PyTorch and ONNX."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.classify import load_classifier
+from model.inputs import CONFIG_KEY, InputSpec, neighbours
+from model.labels import LABELS
+from model.onnx_backend import ONNX_DIR
+
+PAGE = [
+    "Tarieven en vergoedingen.",
+    "Een intake duurt negentig minuten.",
+    "Psilocybine wordt omgezet in psilocine.",
+    "Het bewijs is nog beperkt.",
+]
+
+
+def test_neighbours_are_the_sentences_around():
+    assert neighbours(["A.", "B.", "C."]) == ["B.", "A. C.", "B."]
+    assert neighbours(["Alleen."]) == [""]
+    assert neighbours([]) == []
+
+
+def test_spec_reads_its_block_and_refuses_nonsense():
+    spec = InputSpec.from_config({CONFIG_KEY: {"prefix": "query: ", "context": "neighbours", "temperature": 1.5}})
+    assert spec.first(["Zin."]) == ["query: Zin."]
+    assert spec.second(["Zin."], [""]) == ["-"]  # an empty second segment would vanish in the tokenizer
+    assert InputSpec.from_config({}).second(["Zin."], ["iets"]) is None
+    with pytest.raises(ValueError):
+        InputSpec(context="page")
+    with pytest.raises(ValueError):
+        InputSpec(temperature=0)
+
+
+def _with_inputs(source: Path, target: Path, **inputs) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(ONNX_DIR))
+    config = json.loads((target / "config.json").read_text())
+    config[CONFIG_KEY] = InputSpec(**inputs).to_config()
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def _matrix(rows):
+    return np.array([[r[label] for label in LABELS] for r in rows])
+
+
+@pytest.mark.slow
+def test_context_changes_the_answer_the_same_way_in_torch_and_onnx(tiny_model, tmp_path):
+    model = _with_inputs(tiny_model, tmp_path / "ctx", prefix="query: ", context="neighbours")
+    torch_clf = load_classifier(str(model), backend="torch")
+    onnx_clf = load_classifier(str(model), backend="onnx", int8=False)
+    contexts = neighbours(PAGE)
+    with_torch = _matrix(torch_clf.predict(PAGE, contexts=contexts))
+    with_onnx = _matrix(onnx_clf.predict(PAGE, contexts=contexts))
+    assert np.abs(with_torch - with_onnx).max() < 1e-4
+    other = _matrix(torch_clf.predict(PAGE, contexts=list(reversed(contexts))))
+    assert np.abs(with_torch - other).max() > 1e-6  # the second segment reaches the model
+    # Both backends feed identical token ids, including the pair's separators.
+    encoded = onnx_clf.encode(PAGE, contexts=contexts)
+    reference = torch_clf.tokenizer(["query: " + p for p in PAGE], contexts, padding=True, return_tensors="np")
+    assert (encoded["input_ids"] == reference["input_ids"]).all()
+
+
+@pytest.mark.slow
+def test_a_model_without_context_ignores_it(tiny_model, tmp_path):
+    model = _with_inputs(tiny_model, tmp_path / "plain")
+    clf = load_classifier(str(model), backend="torch")
+    assert np.allclose(_matrix(clf.predict(PAGE)), _matrix(clf.predict(PAGE, contexts=neighbours(PAGE))))
+
+
+@pytest.mark.slow
+def test_temperature_softens_confidence_without_changing_labels(tiny_model, tmp_path):
+    cold = load_classifier(str(_with_inputs(tiny_model, tmp_path / "t1", temperature=1.0)), backend="onnx", int8=False)
+    warm = load_classifier(str(_with_inputs(tiny_model, tmp_path / "t3", temperature=3.0)), backend="onnx", int8=False)
+    a, b = _matrix(cold.predict(PAGE)), _matrix(warm.predict(PAGE))
+    assert (a.argmax(1) == b.argmax(1)).all()
+    assert (b.max(1) <= a.max(1) + 1e-9).all() and (b.max(1) < a.max(1)).any()
+    logits = np.log(a)  # softmax(log p / T) recovers the warm probabilities
+    expected = np.exp(logits / 3.0) / np.exp(logits / 3.0).sum(1, keepdims=True)
+    assert np.abs(expected - b).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_score_text_feeds_page_neighbours_but_lines_stand_alone(tiny_model, tmp_path):
+    from model import ScoreConfig, score_text
+
+    model = _with_inputs(tiny_model, tmp_path / "ctx2", context="neighbours")
+    seen = []
+    clf = load_classifier(str(model), backend="torch")
+    original = clf.predict
+
+    def spy(texts, *, contexts=None, **kw):
+        seen.append(contexts)
+        return original(texts, contexts=contexts, **kw)
+
+    clf.predict = spy
+    score_text(" ".join(PAGE), model=clf)
+    score_text("\n".join(PAGE), model=clf, config=ScoreConfig(lines=True))
+    assert seen[0] == neighbours(PAGE) and seen[1] is None
