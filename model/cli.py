@@ -65,7 +65,9 @@ def read_input(text: Optional[str], file: Optional[Path]) -> str:
     if file is not None:
         return read_text_file(file)
     if text is not None and text != "-":
-        return text
+        from model.extract import clean_text
+
+        return clean_text(text, "TEXT")
     if sys.stdin is None or sys.stdin.isatty():
         raise fail("no input: pass TEXT, --file PATH, or pipe text on stdin (try `nuchter score --help`)", 2)
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
@@ -194,7 +196,7 @@ def data_check(
         raise fail(f"{len(corpus.errors)} error(s) in the data; fix the rows listed above")
 
 
-from model import cli_scan, cli_training  # noqa: E402,F401  register scan, train, evaluate, models on `app`
+from model import cli_scan, cli_serve, cli_training  # noqa: E402,F401  register scan, serve, train, evaluate, models
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ def train(
     config_file: Annotated[Optional[Path], typer.Option("--config", help="Training settings as JSON or TOML; flags override it.")] = None,
     output: Annotated[Optional[Path], typer.Option(help="Write the model here instead of the model store (not activated).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name in the model store [default: a timestamp].")] = None,
-    force: Annotated[bool, typer.Option(help="Activate the new model even if it scores lower than the active one.")] = False,
+    force: Annotated[bool, typer.Option(help="Activate the new model even when the activation check refuses it (not better than the active model, at chance, or too little test data to judge).")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
     epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 3]")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 5e-5]")] = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 from model.errors import InputError
@@ -17,17 +18,34 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_ALLOWED_CONTROLS = {"\t", "\n", "\r", "\f"}
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+"""Control characters other than tab, newline, carriage return and form feed: copy-paste debris."""
+_SURROGATES = re.compile("[\ud800-\udfff]")
+BINARY_SHARE = 0.1
+"""Text in which more than one character in ten is a control character is taken for binary data."""
 
 
-def _looks_binary(text: str) -> bool:
-    sample = text[:8192]
-    controls = sum(1 for ch in sample if ch < " " and ch not in _ALLOWED_CONTROLS)
-    return "\x00" in sample or controls > max(2, len(sample) // 100)
+def clean_text(text: str, name: str = "input") -> str:
+    """Drop stray control characters (a NUL or escape from a copy-paste) so the rest can be scored.
+
+    Lone surrogates become U+FFFD so the text can always be written out as
+    UTF-8. Only text that is mostly not text is refused. The web page runs
+    the same cleaning before it sends text, so offsets agree.
+
+    >>> clean_text("Kurk\x00uma geneest\x1b alles.")
+    'Kurkuma geneest alles.'
+    """
+    found = sum(1 for _ in _CONTROLS.finditer(text))
+    if found > max(2, len(text) * BINARY_SHARE):
+        raise InputError(f"{name} looks like binary data, not text")
+    if found:
+        text = _CONTROLS.sub("", text)
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def decode(data: bytes, name: str = "input") -> str:
-    """Bytes → text: BOMs first, then strict UTF-8, then Windows-1252 (Dutch Excel/Word files).
+    """Bytes → text: BOMs first, then strict UTF-8, then Windows-1252 (Dutch Excel/Word files);
+    stray control characters are dropped (:func:`clean_text`).
 
     charset detectors mistake Dutch cp1252 for cp1250 (``beïnvloedt`` →
     ``beďnvloedt``), so the candidates are fixed instead of guessed.
@@ -43,20 +61,21 @@ def decode(data: bytes, name: str = "input") -> str:
                 raise InputError(f"{name}: starts with a {encoding} byte-order mark but does not decode") from None
             break
     else:
-        if b"\x00" in data[:8192]:
-            raise InputError(f"{name} looks like a binary file, not text")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             try:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
+                if b"\x00" in data[:8192]:
+                    raise InputError(f"{name} looks like a binary file, not text") from None
                 raise InputError(
                     f"{name} is neither UTF-8 nor Windows-1252 text; save it as UTF-8 and try again"
                 ) from None
-    if _looks_binary(text):
-        raise InputError(f"{name} looks like a binary file, not text")
-    return text
+    try:
+        return clean_text(text, name)
+    except InputError:
+        raise InputError(f"{name} looks like a binary file, not text") from None
 
 
 def read_text_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:

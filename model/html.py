@@ -263,6 +263,15 @@ def _legend() -> list[str]:
     return out
 
 
+STYLESHEET = _CSS
+"""The report's styles (label colours included), shared with the `nuchter serve` page."""
+
+
+def legend_html() -> str:
+    """The label legend, shared with the `nuchter serve` page so both read the same."""
+    return "".join(_legend())
+
+
 def _gap(text: str, start: int, end: int, skipped: list[Skipped], i: int, out: list[str]) -> int:
     """Unscored text between sentences, with skipped spans dimmed; returns the next skipped index."""
     pos = start

@@ -7,7 +7,7 @@ from model.config import ScoreConfig
 from model.errors import InputError
 from model.inputs import neighbours
 from model.results import ScoreResult, SentenceScore, Skipped
-from model.segment import SENTENCE, segment, segment_lines
+from model.segment import SENTENCE, Segment, segment, segment_lines
 
 
 def get_classifier(model: str | Classifier | None, config: ScoreConfig) -> Classifier:
@@ -19,6 +19,43 @@ def get_classifier(model: str | Classifier | None, config: ScoreConfig) -> Class
         resolve_model(model or config.model), threads=config.threads, backend=config.backend, int8=config.int8,
         warn=lambda message: print(f"warning: {message}", file=sys.stderr),
     )
+
+
+def prepare(text: str, lines: bool = False) -> tuple[list[Segment], tuple[Skipped, ...]]:
+    """The sentences to score and the spans set aside; raises InputError when nothing is scorable."""
+    if not text.strip():
+        raise InputError("the text is empty: give some Dutch text to score")
+    segments = list(segment_lines(text) if lines else segment(text))
+    sentences = [s for s in segments if s.kind == SENTENCE]
+    skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
+    if not sentences:
+        reasons = sorted({s.reason for s in skipped})
+        raise InputError(
+            "no scorable sentence found (only " + ", ".join(reasons) + " lines); "
+            "give running text, or use --lines to score every line as it is"
+        )
+    return sentences, skipped
+
+
+def assemble(
+    model_name: str, sentences: list[Segment], skipped: tuple[Skipped, ...], probabilities: list[dict[str, float]]
+) -> ScoreResult:
+    """Sentences and their probabilities → the result every output format is made from."""
+    scored = []
+    for index, (seg, probs) in enumerate(zip(sentences, probabilities)):
+        label = max(probs, key=probs.__getitem__)
+        scored.append(
+            SentenceScore(
+                index=index,
+                start=seg.start,
+                end=seg.end,
+                text=seg.text,
+                label=label,
+                confidence=round(probs[label], 4),
+                scores={k: round(v, 4) for k, v in probs.items()},
+            )
+        )
+    return ScoreResult(model=model_name, sentences=tuple(scored), skipped=skipped)
 
 
 def score_text(
@@ -37,17 +74,7 @@ def score_text(
     [('Magnesium geneest alles.', 'overclaimed'), ('Bestel nu!', 'promotional')]
     """
     config = config or ScoreConfig()
-    if not text.strip():
-        raise InputError("the text is empty: give some Dutch text to score")
-    segments = list(segment_lines(text) if config.lines else segment(text))
-    sentences = [s for s in segments if s.kind == SENTENCE]
-    skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
-    if not sentences:
-        reasons = sorted({s.reason for s in skipped})
-        raise InputError(
-            "no scorable sentence found (only " + ", ".join(reasons) + " lines); "
-            "give running text, or use --lines to score every line as it is"
-        )
+    sentences, skipped = prepare(text, config.lines)
     classifier = get_classifier(model, config)
     texts = [s.text for s in sentences]
     probabilities = classifier.predict(
@@ -56,18 +83,4 @@ def score_text(
         batch_size=config.batch_size,
         max_length=config.max_length,
     )
-    scored = []
-    for index, (seg, probs) in enumerate(zip(sentences, probabilities)):
-        label = max(probs, key=probs.__getitem__)
-        scored.append(
-            SentenceScore(
-                index=index,
-                start=seg.start,
-                end=seg.end,
-                text=seg.text,
-                label=label,
-                confidence=round(probs[label], 4),
-                scores={k: round(v, 4) for k, v in probs.items()},
-            )
-        )
-    return ScoreResult(model=classifier.name, sentences=tuple(scored), skipped=skipped)
+    return assemble(classifier.name, sentences, skipped, probabilities)

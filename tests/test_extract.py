@@ -42,3 +42,11 @@ def test_read_text_file_errors(tmp_path):
     big.write_text("a" * 2048)
     with pytest.raises(InputError, match="limit"):
         read_text_file(big, max_bytes=1024)
+
+
+def test_stray_control_characters_are_dropped_not_refused():
+    """A NUL or escape from a copy-paste no longer makes piped text 'binary' (issue 10)."""
+    assert decode(b"Kurk\x00uma geneest\x1b alles.\r\n") == "Kurkuma geneest alles.\r\n"
+    assert decode("café\x07".encode("cp1252")) == "café"
+    with pytest.raises(InputError, match="binary"):
+        decode("Dit is tekst zonder byte-order mark".encode("utf-16-le"))

@@ -48,5 +48,5 @@ def test_readme_command_and_options_exist(words):
 
 def test_readme_shows_every_command():
     shown = {tuple(subcommand_path(w)) for w in readme_commands()}
-    for command in (("score",), ("scan",), ("train",), ("evaluate",), ("export",), ("data", "check"), ("models", "use")):
+    for command in (("score",), ("scan",), ("serve",), ("train",), ("evaluate",), ("export",), ("data", "check"), ("models", "use")):
         assert command in shown or command[0] in {c[0] for c in shown}, command

@@ -11,7 +11,7 @@ from model.cli import app
 from model.labels import LABELS
 from training.config import TrainConfig
 from training.corpus import load_corpus
-from training.train import should_activate, train
+from training.train import train
 
 runner = CliRunner()
 TINY = dict(base_model="scratch", scratch_vocab_size=600, scratch_layers=1, scratch_hidden=32,
@@ -68,26 +68,9 @@ def test_train_writes_a_complete_model_and_scores_with_it(small_data, tmp_path):
     assert [s.label in LABELS for s in result.sentences] == [True, True]
 
 
-def test_activation_rule():
-    assert should_activate(0.6, None) and should_activate(0.6, 0.6)
-    assert not should_activate(0.5, 0.6) and should_activate(0.5, 0.6, force=True)
-
-
-def test_store_retrain_keeps_the_better_active_model(small_data, isolated_store):
-    quiet = dict(progress=False, log=lambda m: None)
-    good = train(TrainConfig(**TINY, epochs=8), [small_data], name="goed", **quiet)
-    assert good.activated and store.active_name() == "goed"
-    worse = train(TrainConfig(**{**TINY, "learning_rate": 1e-9}, max_steps=1), [small_data], name="slecht", **quiet)
-    assert worse.metrics["test"]["macro_f1"] < good.metrics["test"]["macro_f1"], "setup: the second model should be worse"
-    assert not worse.activated and "kept goed active" in worse.message
-    assert store.active_name() == "goed" and (isolated_store / "models" / "slecht").is_dir()
-    forced = train(TrainConfig(**{**TINY, "learning_rate": 1e-9}, max_steps=1), [small_data], name="geforceerd", force=True, **quiet)
-    assert forced.activated and store.active_name() == "geforceerd"
-
-
 def test_interrupted_training_leaves_the_active_model_intact_and_resumes(small_data, isolated_store, monkeypatch):
     quiet = dict(progress=False, log=lambda m: None)
-    train(TrainConfig(**TINY, max_steps=2), [small_data], name="eerste", **quiet)
+    train(TrainConfig(**TINY, max_steps=2), [small_data], name="eerste", force=True, **quiet)
     weights = (isolated_store / "models" / "eerste" / "model.safetensors").read_bytes()
 
     import transformers
@@ -119,9 +102,9 @@ def test_cli_train_evaluate_models(small_data, config_file, tmp_path, isolated_s
     extra = tmp_path / "nieuw.csv"
     extra.write_bytes("tekst;label\nDeze zalf geneest elke vorm van eczeem binnen een week;overdreven\n".encode("cp1252"))
     result = runner.invoke(app, ["train", "--data", str(small_data), "--data", str(extra),
-                                 "--config", str(config_file), "--max-steps", "4", "--name", "cli"])
+                                 "--config", str(config_file), "--max-steps", "4", "--name", "cli", "--force"])
     assert result.exit_code == 0, result.output
-    assert "installed and activated cli" in result.stdout
+    assert "installed and activated cli because of --force, although:" in result.stdout
     assert "nieuw.csv: 1 new sentences" in result.stderr
     listing = runner.invoke(app, ["models"])
     assert "* cli" in listing.stdout and "test macro-F1" in listing.stdout

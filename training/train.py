@@ -21,7 +21,7 @@ from model.classify import load_classifier, looks_local
 from model.errors import ModelError, NuchterError
 from model.inputs import InputSpec
 from model.labels import LABELS
-from training import card
+from training import card, guard
 from training.config import TrainConfig
 from training.corpus import Corpus, Example, contexts_of, load_for_training
 
@@ -122,23 +122,6 @@ def evaluate_examples(classifier, examples: list[Example]) -> dict:
     from training.metrics import compute
 
     return compute(predict_labels(classifier, examples), [LABEL2ID[e.label] for e in examples])
-
-
-def _active_score_on(test: list[Example]) -> tuple[str | None, float | None]:
-    """The active model's macro-F1 on *this* test split (its saved figure may be on older data)."""
-    name = store.active_name()
-    if name is None:
-        return None, None
-    try:
-        classifier = load_classifier(str(store.path_of(name)), backend="torch")
-    except NuchterError:
-        return name, None
-    return name, evaluate_examples(classifier, test)["macro_f1"]
-
-
-def should_activate(new_f1: float, active_f1: float | None, force: bool = False) -> bool:
-    """A retrained model replaces the active one only if it is not worse on the same test split."""
-    return force or active_f1 is None or new_f1 >= active_f1
 
 
 def report_data(corpus: Corpus) -> list[str]:
@@ -369,14 +352,18 @@ def train(
         "dev": evaluate_examples(classifier, dev_examples),
         "test": evaluate_examples(classifier, test_examples),
     }
+    log(f"dev macro-F1 {metrics['dev']['macro_f1']:.3f}, test macro-F1 {metrics['test']['macro_f1']:.3f}")
+    decision = guard.judge(classifier, target.name, test_examples, force=force, log=log) if output is None else None
+    if decision is not None:
+        metrics["activation"] = decision.to_dict()
     (final / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (final / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
-    (final / "README.md").write_text(card.render(metrics, asdict(config)), encoding="utf-8")
-    log(f"dev macro-F1 {metrics['dev']['macro_f1']:.3f}, test macro-F1 {metrics['test']['macro_f1']:.3f}")
+    (final / "README.md").write_text(
+        card.render(metrics, asdict(config), guard.card_section(decision) if decision else ""), encoding="utf-8")
 
     activated, message = False, f"model written to {target}"
-    if output is None:
-        activated, message = _install(final, target, test_examples, metrics["test"]["macro_f1"], force)
+    if decision is not None:
+        activated, message = _install(final, target, decision)
     else:
         os.replace(final, target)
     shutil.rmtree(work, ignore_errors=True)
@@ -403,19 +390,12 @@ def _prepare_work(output: Path | None, name: str | None, resume: bool) -> tuple[
     return target, work, checkpoint
 
 
-def _install(final: Path, target: Path, test_examples: list[Example], new_f1: float, force: bool) -> tuple[bool, str]:
-    """Move the model into the store; activate it only if it is not worse than the active one."""
-    active, active_f1 = _active_score_on(test_examples)
+def _install(final: Path, target: Path, decision: guard.Decision) -> tuple[bool, str]:
+    """Move the model into the store; activate it only if the guard allows it."""
     os.replace(final, target)
-    if not should_activate(new_f1, active_f1, force):
-        return False, (
-            f"installed {target.name} but kept {active} active: its test macro-F1 {new_f1:.3f} is below "
-            f"{active_f1:.3f} on the same test split (switch with `nuchter models use {target.name}`, "
-            "or retrain with --force)"
-        )
-    store.use(target.name)
-    message = f"installed and activated {target.name} (test macro-F1 {new_f1:.3f}"
-    return True, message + (f", was {active_f1:.3f} for {active})" if active_f1 is not None else ")")
+    if decision.activate:
+        store.use(target.name)
+    return decision.activate, decision.message
 
 
 def _latest_partial_name() -> str | None:

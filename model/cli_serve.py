@@ -1,0 +1,45 @@
+"""`nuchter serve`: a thin wrapper over model/serve.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from model.cli import Backend, BackendOption, Int8Option, app, fail
+from model.config import ScoreConfig
+from model.errors import NuchterError
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n\b\n"
+        "  nuchter serve\n"
+        "  nuchter serve --port 8080 --model runs/robbert\n"
+        "  nuchter serve --host 0.0.0.0 --workers 2   # reachable from other machines"
+    )
+)
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 makes the service reachable from other machines.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 picks a free one).")] = 8000,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes, each loading the model once.")] = 1,
+    max_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted, in bytes (413 above it).")] = 1_000_000,
+    max_wait_ms: Annotated[float, typer.Option(min=0, max=1000, help="How long a batch waits for concurrent requests, in ms.")] = 5.0,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the model.")] = None,
+    backend: BackendOption = Backend.auto,
+    int8: Int8Option = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per model batch.")] = ScoreConfig.batch_size,
+    max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per sentence.")] = ScoreConfig.max_length,
+) -> None:
+    """Serve a web page to paste text into, and a JSON API (/api/score, /docs), on one loaded model."""
+    from model.serve import ServeConfig, run
+
+    try:
+        config = ServeConfig(model=model, host=host, port=port, workers=workers, max_bytes=max_bytes,
+                             max_wait_ms=max_wait_ms, threads=threads, backend=backend.value, int8=int8,
+                             batch_size=batch_size, max_length=max_length)
+        run(config, announce=lambda line: typer.echo(line, err=True))
+    except NuchterError as error:
+        raise fail(error) from None
+    typer.echo("nuchter serve stopped", err=True)
