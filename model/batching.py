@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-Predict = Callable[[list[str]], list[dict[str, float]]]
+Predict = Callable[[list], list[dict[str, float]]]
+"""Items in (sentences, or whatever the model call takes per sentence) → one probability row per item."""
 
 
 class MicroBatcher:

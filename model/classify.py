@@ -25,8 +25,8 @@ PREBUILT_ONNX = ("onnx/model.int8.onnx", "onnx/model.onnx")
 
 def prebuilt_onnx(path: Path) -> Path | None:
     """The shipped ONNX graph of a folder without safetensors weights, if any."""
-    if any((path / f).is_file() for f in WEIGHT_FILES):
-        return None
+    if any((path / f).is_file() for f in WEIGHT_FILES) or any(path.glob("*.bin")) or any(path.glob("*.pt")):
+        return None  # weights are the model; an onnx/ folder beside them is only an export cache
     return next((path / f for f in PREBUILT_ONNX if (path / f).is_file() and (path / f).with_name("tokenizer.json").is_file()), None)
 
 

@@ -36,7 +36,7 @@ def train(
     name: Annotated[Optional[str], typer.Option(help="Name in the model store [default: a timestamp].")] = None,
     force: Annotated[bool, typer.Option(help="Activate the new model even when the activation check refuses it (not better than the active model, at chance, or too little test data to judge).")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
-    epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 3]")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 2]")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 5e-5]")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Sentences per step. [default: 16]")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per sentence. [default: 128]")] = None,
@@ -46,7 +46,7 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick trials).")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
     freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Keep the word-embedding table fixed (about 20x cheaper steps on CPU). [default: frozen]")] = None,
-    context: Annotated[Optional[str], typer.Option(help="Page context: 'none' or 'neighbours' (previous and next sentence as a second segment). [default: none]")] = None,
+    context: Annotated[Optional[str], typer.Option(help="Page context: 'neighbours' (previous and next sentence as a second segment) or 'none'. [default: neighbours]")] = None,
     text_prefix: Annotated[Optional[str], typer.Option(help="Text put before every sentence; 'auto' is 'query: ' for e5 encoders. [default: auto]")] = None,
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on dev. [default: on]")] = None,
 ) -> None:

@@ -54,6 +54,12 @@ class InputSpec:
         return [c or "-" for c in contexts]
 
 
+def wants_context(classifier) -> bool:
+    """Only transformer models trained with page context read it; skip building it for the rest."""
+    spec = getattr(classifier, "inputs", None)
+    return bool(spec is not None and spec.uses_context)
+
+
 def neighbours(sentences: Sequence[str]) -> list[str]:
     """Each sentence's page context: the sentence before and the one after.
 

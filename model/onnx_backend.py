@@ -33,7 +33,7 @@ FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 
-EXPORT_FORMAT = "1"
+EXPORT_FORMAT = "2"
 """Part of the cache key: bump it when the export changes so old caches are ignored."""
 
 CACHE_ENV = "NUCHTER_ONNX_CACHE"
@@ -190,8 +190,10 @@ def export_onnx(
         # The exporter records shapes of weights; the quantiser transposes Gemm
         # weights without updating them and then fails shape inference.
         del proto.graph.value_info[:]
+        # Per-channel scales with a reduced range: plain per-tensor int8 changed 7.7 % of the
+        # built-in encoder's dev/test labels, this 3.4 % (x86 without VNNI saturates full-range int8).
         with _quiet(), _atomic_path(int8_path) as tmp:
-            quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8)
+            quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
         return int8_path
     except ModelError:
         raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import InputError
-from model.inputs import neighbours
+from model.inputs import neighbours, wants_context
 from model.extract import DOCUMENT_SUFFIXES, read_document
 from model.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
 from model.segment import SENTENCE, segment
@@ -136,9 +136,10 @@ def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[D
             continue
         prepared.append((path, text, sentences, [s for s in segments if s.kind != SENTENCE]))
         texts += [s.text for s in sentences]
-        contexts += neighbours([s.text for s in sentences])
+        if wants_context(classifier):
+            contexts += neighbours([s.text for s in sentences])
     probabilities = iter(
-        classifier.predict(texts, contexts=contexts, batch_size=config.batch_size, max_length=config.max_length)
+        classifier.predict(texts, contexts=contexts or None, batch_size=config.batch_size, max_length=config.max_length)
         if texts else []
     )
     results: list[DocumentResult | SkippedFile] = []

@@ -33,6 +33,7 @@ from model.config import ScoreConfig
 from model.errors import InputError, NuchterError
 from model.extract import clean_text, html_to_text
 from model.labels import LABELS
+from model.inputs import neighbours
 from model.page import CSP, render_page
 from model.pipeline import assemble, prepare
 from model.results import ScoreResult
@@ -163,15 +164,18 @@ class Scorer:
     def __init__(self, classifier, config: ScoreConfig, max_wait_ms: float):
         self.classifier = classifier
         self.name = classifier.name
+        # Batch items are (sentence, page context) pairs, so requests of different pages share a call
+        # and each sentence still gets its own neighbours, exactly as `nuchter score` feeds them.
         self.batcher = MicroBatcher(
-            lambda texts: classifier.predict(texts, batch_size=config.batch_size, max_length=config.max_length),
+            lambda items: classifier.predict([t for t, _ in items], contexts=[c for _, c in items],
+                                             batch_size=config.batch_size, max_length=config.max_length),
             max_wait=max_wait_ms / 1000,
         )
 
     @staticmethod
     def _prepare(text: str, lines: bool, where: str):
         try:
-            return prepare(clean_text(text, where), lines)
+            return (*prepare(clean_text(text, where), lines), lines)
         except InputError as error:
             message = str(error).replace("use --lines", 'set "lines": true')
             raise InputError(message if where == "the text" else f"{where}: {message}") from None
@@ -181,8 +185,10 @@ class Scorer:
         return await run_in_threadpool(self._prepare, text, lines, where)
 
     async def finish(self, prepared) -> ScoreResult:
-        sentences, skipped = prepared
-        probabilities = await self.batcher.predict([s.text for s in sentences])
+        sentences, skipped, lines = prepared
+        texts = [s.text for s in sentences]
+        contexts = [""] * len(texts) if lines else neighbours(texts)  # "" is what --lines feeds: no context
+        probabilities = await self.batcher.predict(list(zip(texts, contexts)))
         return assemble(self.name, sentences, skipped, probabilities)
 
 

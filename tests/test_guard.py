@@ -214,7 +214,8 @@ def test_noise_labels_leave_the_active_models_answers_identical(builtin, corpus,
                                  "--name", "ruis"])
     assert result.exit_code == 0, result.output
     assert "installed ruis but kept builtin active:" in result.stdout
-    assert "compared on corpus test split (590 sentences" in result.stdout
+    shipped = len((ROOT / "training" / "reference" / "corpus_test.jsonl").read_text(encoding="utf-8").splitlines())
+    assert f"compared on corpus test split ({shipped} sentences" in result.stdout
     assert "--data test split: ruis macro-F1" in result.stdout and ", builtin 0." in result.stdout
     assert "not clearly above chance" in result.stdout and "warning: ruis scores at chance level" in result.stderr
     assert "nuchter models use ruis" in result.stdout

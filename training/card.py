@@ -90,7 +90,7 @@ Sentences per split (splits are assigned per document by a hash of its id):
 ```
 
 Seed {metrics.get("seed")}{f', {metrics["epochs_run"]} epochs' if "epochs_run" in metrics else ""}, {metrics.get("duration_s")} s.
-{extra}
+{calibration_section(metrics.get("calibration"))}{extra}
 ## Limits
 
 Trained on a few thousand sentences, most written for the project; lexical
@@ -98,6 +98,17 @@ cues alone do not carry these labels, and the model makes mistakes a careful
 reader would not. Use it to point at sentences worth a second look, never as
 a verdict on a text or its author.
 """
+
+
+def calibration_section(c: dict | None) -> str:
+    if not c:
+        return ""
+    return (
+        f"\n## Calibration\n\n`confidence` is the softmax probability at temperature {c['temperature']:.3f}, "
+        f"fitted on dev (stored in `config.json`, `nuchter_inputs`). Expected calibration error ({c['bins']} bins): "
+        f"dev {c['dev_ece_before']:.3f} before, {c['dev_ece_after']:.3f} after; "
+        f"test {c['test_ece_before']:.3f} before, {c['test_ece_after']:.3f} after.\n"
+    )
 
 
 def _json(obj: dict) -> str:
