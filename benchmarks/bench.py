@@ -41,14 +41,20 @@ PARAGRAPH = (
 )
 
 
-def generate_corpus(folder: Path, documents: int, per_document: int, seed: int = 7) -> int:
-    """Documents made of the project's own sentences, shuffled; returns the sentence count."""
+def corpus_sentences() -> list[str]:
+    """The project's own round-1 sentences that end like sentences: material for synthetic documents."""
     sentences = []
     for path in sorted((ROOT / "data" / "original").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             text = json.loads(line)["text"]
             if text[-1:] in ".!?":
                 sentences.append(text)
+    return sentences
+
+
+def generate_corpus(folder: Path, documents: int, per_document: int, seed: int = 7) -> int:
+    """Documents made of the project's own sentences, shuffled; returns the sentence count."""
+    sentences = corpus_sentences()
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(documents):

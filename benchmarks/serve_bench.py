@@ -35,12 +35,9 @@ BUILTIN = ROOT / "model" / "builtin"
 
 
 def paragraphs(count: int, seed: int = 11) -> list[str]:
-    sentences = []
-    for path in sorted((ROOT / "data" / "original").glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            text = json.loads(line)["text"]
-            if text[-1:] in ".!?":
-                sentences.append(text)
+    from bench import corpus_sentences  # benchmarks/ is on sys.path when this runs as a script
+
+    sentences = corpus_sentences()
     rng = random.Random(seed)
     return [" ".join(rng.choice(sentences) for _ in range(rng.randint(5, 15))) for _ in range(count)]
 
