@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from model.classify import Classifier, load_classifier, resolve_model
 from model.config import ScoreConfig
 from model.errors import InputError
@@ -21,11 +23,17 @@ def get_classifier(model: str | Classifier | None, config: ScoreConfig) -> Class
     )
 
 
+_SEGMENTING = threading.Lock()
+"""`nuchter serve` segments requests in worker threads; concurrent segmentation returned no
+segments at all, now and then."""
+
+
 def prepare(text: str, lines: bool = False) -> tuple[list[Segment], tuple[Skipped, ...]]:
     """The sentences to score and the spans set aside; raises InputError when nothing is scorable."""
     if not text.strip():
         raise InputError("the text is empty: give some Dutch text to score")
-    segments = list(segment_lines(text) if lines else segment(text))
+    with _SEGMENTING:  # the segmenter (pysbd and its regex caches) is not thread-safe
+        segments = list(segment_lines(text) if lines else segment(text))
     sentences = [s for s in segments if s.kind == SENTENCE]
     skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
     if not sentences:

@@ -226,7 +226,7 @@ class Recording:
 
 
 def test_concurrent_requests_share_model_calls():
-    """The first call is held until the other seven requests wait in the queue; they then share one call."""
+    """The first call is held until the other requests wait in the queue; they then share one call."""
     model = Recording()
     model.release.clear()
     app = create_app(model, config=ServeConfig(max_wait_ms=0))
@@ -245,9 +245,11 @@ def test_concurrent_requests_share_model_calls():
             return await asyncio.gather(*requests)
 
     answers = asyncio.run(main())
-    assert [a.status_code for a in answers] == [200] * 8
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers if a.status_code != 200]
     assert [a.json()["sentences"][1]["text"] for a in answers] == [f"Nog een zin {i}." for i in range(8)]
-    assert sum(model.calls) == 16 and len(model.calls) == 2, model.calls
+    # Usually the first request's call, then one for the seven that queued behind it; when all eight
+    # are segmented before the batcher first looks, they share a single call.
+    assert sum(model.calls) == 16 and len(model.calls) in (1, 2), model.calls
 
 
 def test_the_model_never_blocks_the_event_loop():
