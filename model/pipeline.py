@@ -7,7 +7,7 @@ import threading
 from model.classify import Classifier, load_classifier, resolve_model
 from model.config import ScoreConfig
 from model.errors import InputError
-from model.inputs import neighbours
+from model.inputs import neighbours, wants_context
 from model.results import ScoreResult, SentenceScore, Skipped
 from model.segment import SENTENCE, Segment, segment, segment_lines
 
@@ -87,7 +87,8 @@ def score_text(
     texts = [s.text for s in sentences]
     probabilities = classifier.predict(
         texts,
-        contexts=None if config.lines else neighbours(texts),  # --lines: every line stands alone
+        # --lines: every line stands alone; models without page context never read it
+        contexts=neighbours(texts) if wants_context(classifier) and not config.lines else None,
         batch_size=config.batch_size,
         max_length=config.max_length,
     )

@@ -23,6 +23,19 @@ def small_data(tmp_path):
     return data
 
 
+def _pack(tiny_classifier, data, tmp_path, monkeypatch, *, linear_seed_f1: float, words: list[str]):  # noqa: F811
+    """Pack a tiny encoder against a stand-in fast model whose seed-page figure is ``linear_seed_f1``."""
+    from model import store
+
+    fast = tmp_path / "fast"
+    fast.mkdir()
+    (fast / "metrics.json").write_text(json.dumps({"seed_texts_held_out": {"macro_f1": linear_seed_f1}}))
+    monkeypatch.setattr(store, "BUILTIN_FAST_DIR", fast)
+    monkeypatch.setattr(build_builtin.trim, "read_words", lambda: words)
+    return build_builtin.pack(data, _encoder(tiny_classifier, tmp_path), tmp_path / "builtin", log=lambda m: None,
+                              torch_copy=tmp_path / "torch-copy")
+
+
 def _encoder(tiny_classifier, tmp_path):  # noqa: F811
     encoder = tmp_path / "encoder"
     shutil.copytree(tiny_classifier, encoder)
@@ -34,17 +47,10 @@ def _encoder(tiny_classifier, tmp_path):  # noqa: F811
 
 @pytest.mark.slow
 def test_pack_ships_an_onnx_only_folder_measured_as_served(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
-    from model import store
     from model.classify import load_classifier
 
-    fast = tmp_path / "fast"
-    fast.mkdir()
-    (fast / "metrics.json").write_text(json.dumps({"seed_texts_held_out": {"macro_f1": 0.0}}))
-    monkeypatch.setattr(store, "BUILTIN_FAST_DIR", fast)
-    monkeypatch.setattr(build_builtin.trim, "read_words", lambda: ["kat", "alles"])
+    metrics = _pack(tiny_classifier, small_data, tmp_path, monkeypatch, linear_seed_f1=0.0, words=["kat", "alles"])
     out = tmp_path / "builtin"
-    metrics = build_builtin.pack(small_data, _encoder(tiny_classifier, tmp_path), out, log=lambda m: None,
-                                 torch_copy=tmp_path / "torch-copy")
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert files == {"config.json", "metrics.json", "training_config.json", "README.md",
                      "onnx/model.int8.onnx", "onnx/tokenizer.json"}
@@ -58,15 +64,6 @@ def test_pack_ships_an_onnx_only_folder_measured_as_served(tiny_classifier, smal
 
 @pytest.mark.slow
 def test_pack_refuses_a_model_that_does_not_beat_the_linear_one(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
-    from model import store
-
-    fast = tmp_path / "fast"
-    fast.mkdir()
-    (fast / "metrics.json").write_text(json.dumps({"seed_texts_held_out": {"macro_f1": 0.99}}))
-    monkeypatch.setattr(store, "BUILTIN_FAST_DIR", fast)
-    monkeypatch.setattr(build_builtin.trim, "read_words", lambda: [])
-    out = tmp_path / "builtin"
     with pytest.raises(SystemExit, match="not shipped"):
-        build_builtin.pack(small_data, _encoder(tiny_classifier, tmp_path), out, log=lambda m: None,
-                           torch_copy=tmp_path / "torch-copy")
-    assert not out.exists()
+        _pack(tiny_classifier, small_data, tmp_path, monkeypatch, linear_seed_f1=0.99, words=[])
+    assert not (tmp_path / "builtin").exists()

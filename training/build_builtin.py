@@ -21,7 +21,6 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from model.store import BUILTIN_DIR, BUILTIN_FAST_DIR
