@@ -6,7 +6,6 @@ stdout carries results only; errors and progress go to stderr.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,47 +13,7 @@ import typer
 
 from model.config import ScoreConfig
 from model.errors import NuchterError
-
-app = typer.Typer(
-    name="nuchter",
-    help="Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click errors: one "Error: …" line, no boxes
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-@app.callback()
-def root() -> None:
-    """Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional."""
-
-
-class Backend(str, Enum):
-    auto = "auto"
-    onnx = "onnx"
-    torch = "torch"
-
-
-BackendOption = Annotated[
-    Backend, typer.Option(help="Serving path for transformer models: ONNX Runtime, PyTorch, or auto (ONNX, else PyTorch).")
-]
-Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-    html = "html"
-
-
-def fail(error: NuchterError | str, code: int = 1) -> typer.Exit:
-    """Print a one-line error on stderr; return the Exit to raise."""
-    typer.echo(f"error: {error}", err=True)
-    return typer.Exit(code=getattr(error, "exit_code", code))
+from model.cli_app import Backend, BackendOption, Format, Int8Option, app, fail
 
 
 def read_input(text: Optional[str], file: Optional[Path]) -> str:
@@ -150,7 +109,7 @@ def export(
     """Export a transformer model to ONNX (and int8) now, instead of on first use."""
     from model.onnx_backend import load_onnx_classifier
 
-    from model.classify import check_model_dir, check_tokenizer
+    from model.modeldir import check_model_dir, check_tokenizer
 
     try:
         path = Path(model).expanduser()
@@ -196,6 +155,8 @@ def data_check(
         raise fail(f"{len(corpus.errors)} error(s) in the data; fix the rows listed above")
 
 
+
+# After score, so `nuchter --help` lists it first; these modules import cli_app, never this one.
 from model import cli_scan, cli_serve, cli_training  # noqa: E402,F401  register scan, serve, train, evaluate, models
 
 

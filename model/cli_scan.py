@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.cli import Backend, BackendOption, Int8Option, app, fail
+from model.cli_app import Backend, BackendOption, Int8Option, app, fail
 from model.errors import NuchterError
 
 

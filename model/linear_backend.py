@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.errors import ModelError
+from model.modeldir import by_label, label_order
 
 MODEL_TYPE = "nuchter-linear"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -89,8 +90,6 @@ class LinearClassifier:
         """Probabilities per sentence; n-grams see the sentence alone, so ``contexts`` is ignored."""
         import numpy as np
 
-        from model.classify import by_label
-
         out = []
         for begin in range(0, len(texts), batch_size):
             chunk = texts[begin : begin + batch_size]
@@ -109,8 +108,6 @@ class LinearClassifier:
 
 
 def load_linear_classifier(path: Path, name: str | None = None) -> LinearClassifier:
-    from model.classify import label_order
-
     try:
         from safetensors.numpy import load_file
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.classify import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
+from model.modeldir import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
 from model.errors import ModelError
 from model.inputs import InputSpec
 
@@ -115,7 +115,7 @@ def export_onnx(
 
     import torch
 
-    from model.classify import load_transformers
+    from model.torch_backend import load_transformers
 
     tokenizer, network = load_transformers(str(model_dir), local=True)
     label_order(network.config.id2label)  # refuse non-nuchter models before the slow part

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from model.classify import Classifier, label_order, load_classifier, looks_local, resolve_model
+from model.classify import Classifier, load_classifier, looks_local, resolve_model
+from model.modeldir import label_order
 from model.errors import ModelError
 from model.labels import LABELS
 

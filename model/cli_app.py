@@ -1,0 +1,55 @@
+"""The Typer app and the options every command module shares.
+
+Command modules (cli, cli_scan, cli_serve, cli_training) import this and
+register on ``app``; nothing here imports them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from model.errors import NuchterError
+
+app = typer.Typer(
+    name="nuchter",
+    help="Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click errors: one "Error: …" line, no boxes
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root() -> None:
+    """Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional."""
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+BackendOption = Annotated[
+    Backend, typer.Option(help="Serving path for transformer models: ONNX Runtime, PyTorch, or auto (ONNX, else PyTorch).")
+]
+Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    html = "html"
+
+
+def fail(error: NuchterError | str, code: int = 1) -> typer.Exit:
+    """Print a one-line error on stderr; return the Exit to raise."""
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(code=getattr(error, "exit_code", code))

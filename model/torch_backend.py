@@ -1,0 +1,91 @@
+"""Sentences → label probabilities with a Hugging Face sequence classifier on PyTorch.
+
+Loading is strict on purpose: safetensors weights only, no remote code, and
+local directories never touch the network.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Sequence
+
+from model.errors import ModelError
+from model.inputs import InputSpec
+from model.modeldir import by_label
+
+class Classifier:
+    """A loaded model and tokenizer that turn sentences into probabilities."""
+
+    def __init__(self, name: str, tokenizer, network, labels: Sequence[str], inputs: InputSpec | None = None):
+        self.name = name
+        self.tokenizer = tokenizer
+        self.network = network
+        self.labels = tuple(labels)
+        self.inputs = inputs or InputSpec()
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        *,
+        contexts: Sequence[str] | None = None,
+        batch_size: int = 32,
+        max_length: int = 128,
+    ) -> list[dict[str, float]]:
+        """Probabilities per sentence, in input order, keyed by label.
+
+        ``contexts`` (one string per sentence, see ``model.inputs.neighbours``)
+        is used only by models trained with page context. Batches are formed
+        after sorting by length so padding stays small.
+        """
+        import torch
+
+        texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
+        first = self.inputs.first(texts)
+        second = self.inputs.second(texts, contexts)
+        order = sorted(range(len(texts)), key=lambda i: len(first[i]) + (len(second[i]) if second else 0))
+        out: list[dict[str, float] | None] = [None] * len(texts)
+        with torch.inference_mode():
+            for begin in range(0, len(order), batch_size):
+                chunk = order[begin : begin + batch_size]
+                encoded = self.tokenizer(
+                    [first[i] for i in chunk],
+                    [second[i] for i in chunk] if second else None,
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                encoded = {k: v.to(self.network.device) for k, v in encoded.items()}
+                logits = self.network(**encoded).logits.float() / self.inputs.temperature
+                probs = torch.softmax(logits, dim=-1).cpu().tolist()
+                for i, row in zip(chunk, probs):
+                    out[i] = by_label(self.labels, row)
+        return out  # type: ignore[return-value]
+
+
+def load_transformers(source: str, *, local: bool, threads: int | None = None):
+    """Tokenizer and sequence classifier through transformers: safetensors only, no
+    remote code, and no network for a local directory. Shared by PyTorch serving
+    and the ONNX export."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import torch
+        import transformers
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - broken installs only
+        raise ModelError(f"cannot import the model runtime ({exc}); reinstall nuchter") from None
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local, trust_remote_code=False)
+        network = AutoModelForSequenceClassification.from_pretrained(
+            source, local_files_only=local, use_safetensors=True, trust_remote_code=False
+        )
+    except Exception as exc:  # transformers raises many types; all mean "cannot load"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = "directory" if local else "hub id (needs network access)"
+        raise ModelError(f"cannot load model from {where} {source}: {reason}") from None
+    return tokenizer, network
