@@ -11,7 +11,7 @@ measures, each in a fresh process:
      a second segment: about three times the tokens);
   3. a *batched* `transformers.pipeline("text-classification", batch_size=32)`
      over the same sentences, alone, on the same fine-tuned model in PyTorch
-     fp32 (the torch folder `python -m training.build_builtin` leaves in the cache);
+     fp32 (the torch folder `python -m nuchter.training.build_builtin` leaves in the cache);
   4. `nuchter scan --model builtin-fast` (the linear n-gram model);
   5. the start-up of `nuchter score "<one paragraph>"` with the built-in model.
 Targets: encoder >= 300 sentences/s (>= 200 with context) and >= 3x the
@@ -97,7 +97,7 @@ print(len(sentences) / (time.perf_counter() - started))
 
 def sentences_of(folder: Path, limit: int) -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from model.segment import SENTENCE, segment
+    from nuchter.segment import SENTENCE, segment
 
     found = []
     for path in sorted(folder.glob("*.txt")):
@@ -118,8 +118,8 @@ def with_context(builtin: Path, target: Path, context: str) -> Path:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from model.store import BUILTIN_DIR
-    from training.build_builtin import torch_source_dir
+    from nuchter.store import BUILTIN_DIR
+    from nuchter.training.build_builtin import torch_source_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="60 documents for the encoder, 200 for the fast model")
@@ -128,7 +128,7 @@ def main() -> None:
                         help="PyTorch folder of the built-in model for the pipeline baseline [default: the build cache]")
     args = parser.parse_args()
     documents = 60 if args.quick else args.documents
-    nuchter = [sys.executable, "-m", "model"]
+    nuchter = [sys.executable, "-m", "nuchter"]
     env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     rows, targets = [], []
     with tempfile.TemporaryDirectory(prefix="nuchter-bench-") as tmp:
@@ -165,7 +165,7 @@ def main() -> None:
             targets.append((f"encoder (sentences alone) >= 3x batched pipeline ({encoder_rate / pipeline_rate:.1f}x)",
                             encoder_rate >= 3 * pipeline_rate))
         else:
-            print(f"no PyTorch copy of the built-in model at {source}: run python -m training.build_builtin "
+            print(f"no PyTorch copy of the built-in model at {source}: run python -m nuchter.training.build_builtin "
                   "or pass --torch-model; skipping the pipeline baseline", file=sys.stderr)
 
         fast_docs = 200 if args.quick else 1000

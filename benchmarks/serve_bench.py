@@ -44,7 +44,7 @@ def paragraphs(count: int, seed: int = 11) -> list[str]:
 
 def start_server(max_wait_ms: float) -> tuple[subprocess.Popen, str, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "model", "serve", "--port", "0", "--model", str(BUILTIN), "--max-wait-ms", str(max_wait_ms)],
+        [sys.executable, "-m", "nuchter", "serve", "--port", "0", "--model", str(BUILTIN), "--max-wait-ms", str(max_wait_ms)],
         cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "NUCHTER_HOME": tempfile.mkdtemp(prefix="nuchter-bench-home-")},
     )
@@ -114,7 +114,7 @@ def cli(texts: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "alles.txt"
         path.write_text("\n\n".join(texts) + "\n", encoding="utf-8")
-        command = [sys.executable, "-m", "model", "score", "--model", str(BUILTIN), "--format", "jsonl"]
+        command = [sys.executable, "-m", "nuchter", "score", "--model", str(BUILTIN), "--format", "jsonl"]
         env = {**os.environ, "NUCHTER_HOME": folder}
         began = time.perf_counter()
         out = subprocess.run([*command, "--file", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, check=True)

@@ -2,19 +2,23 @@
 
 The Python API mirrors the CLI::
 
-    from model import score_text
-    result = score_text("Kurkuma geneest ontstekingen.", model="path/to/model")
+    from nuchter import load_classifier, score_text
+    result = score_text("Kurkuma geneest ontstekingen.")  # the active model
     for sentence in result.sentences:
         print(sentence.label, sentence.confidence, sentence.text)
+
+    classifier = load_classifier("path/to/model")  # load once, score many texts
+    score_text("Vitamine D draagt bij aan sterke botten.", classifier)
 
 Heavy libraries (torch, transformers) load only when a model is loaded.
 """
 
-from model.config import ScoreConfig
-from model.errors import InputError, ModelError, NuchterError
-from model.labels import LABELS
-from model.pipeline import score_text
-from model.results import ScoreResult, SentenceScore, Skipped
+from nuchter.classify import load_classifier
+from nuchter.config import ScoreConfig
+from nuchter.errors import InputError, ModelError, NuchterError
+from nuchter.labels import LABELS
+from nuchter.pipeline import score_text
+from nuchter.results import ScoreResult, SentenceScore, Skipped
 
 __all__ = [
     "LABELS",
@@ -25,5 +29,6 @@ __all__ = [
     "ScoreResult",
     "SentenceScore",
     "Skipped",
+    "load_classifier",
     "score_text",
 ]

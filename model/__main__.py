@@ -1,3 +1,3 @@
-from model.cli import main
+from nuchter.cli import main
 
 main()

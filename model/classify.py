@@ -1,18 +1,18 @@
 """Pick the backend that serves a model: linear, ONNX Runtime or PyTorch.
 
 Labels come from the model's ``config.json`` (``id2label``), never from code.
-The backends import only ``model.modeldir``; this module imports them.
+The backends import only ``nuchter.modeldir``; this module imports them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from model import store
-from model.errors import ModelError
-from model.inputs import InputSpec
-from model.modeldir import check_model_dir, check_tokenizer, label_order, prebuilt_onnx
-from model.torch_backend import Classifier, load_transformers
+from nuchter import store
+from nuchter.errors import ModelError
+from nuchter.inputs import InputSpec
+from nuchter.modeldir import check_model_dir, check_tokenizer, label_order, prebuilt_onnx
+from nuchter.torch_backend import Classifier, load_transformers
 
 __all__ = ["BACKENDS", "Classifier", "load_classifier", "looks_local", "resolve_model"]
 
@@ -59,14 +59,14 @@ def load_classifier(
     if local:
         path = Path(name).expanduser()
         check_model_dir(path)
-        from model.linear_backend import is_linear_model, load_linear_classifier
+        from nuchter.linear_backend import is_linear_model, load_linear_classifier
 
         if is_linear_model(path):
             return load_linear_classifier(path, name)
         if prebuilt_onnx(path) is not None:
             if backend == "torch":
                 raise ModelError(f"{name} ships as an ONNX graph only; use --backend onnx or auto")
-            from model.onnx_backend import load_onnx_classifier
+            from nuchter.onnx_backend import load_onnx_classifier
 
             classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
             classifier.name = name
@@ -74,7 +74,7 @@ def load_classifier(
         check_tokenizer(path)
         if backend != "torch":
             try:
-                from model.onnx_backend import load_onnx_classifier
+                from nuchter.onnx_backend import load_onnx_classifier
 
                 classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
                 classifier.name = name

@@ -11,35 +11,35 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.config import ScoreConfig
-from model.errors import NuchterError
-from model.cli_app import Backend, BackendOption, Format, Int8Option, app, fail
+from nuchter.config import ScoreConfig
+from nuchter.errors import NuchterError
+from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, app, fail
 
 
 def read_input(text: Optional[str], file: Optional[Path]) -> str:
-    from model.extract import read_text_file
+    from nuchter.extract import read_text_file
 
     if file is not None and text not in (None, "-"):
         raise fail("give either TEXT or --file, not both", 2)
     if file is not None:
         return read_text_file(file)
     if text is not None and text != "-":
-        from model.extract import clean_text
+        from nuchter.extract import clean_text
 
         return clean_text(text, "TEXT")
     if sys.stdin is None or sys.stdin.isatty():
         raise fail("no input: pass TEXT, --file PATH, or pipe text on stdin (try `nuchter score --help`)", 2)
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    from model.extract import decode
+    from nuchter.extract import decode
 
     return decode(data, "stdin")
 
 
 def print_result(result, fmt: Format, text: str = "") -> None:
-    from model import report
+    from nuchter import report
 
     if fmt is Format.html:
-        from model.html import render_score_html
+        from nuchter.html import render_score_html
 
         typer.echo(render_score_html(result, text))
     elif fmt is Format.json:
@@ -86,7 +86,7 @@ def score(
     int8: Int8Option = True,
 ) -> None:
     """Score a pasted paragraph, a file or stdin, sentence by sentence."""
-    from model.pipeline import score_text
+    from nuchter.pipeline import score_text
 
     config = ScoreConfig(model=model, batch_size=batch_size, max_length=max_length, threads=threads, lines=lines,
                          backend=backend.value, int8=int8)
@@ -107,9 +107,9 @@ def export(
     int8: Int8Option = True,
 ) -> None:
     """Export a transformer model to ONNX (and int8) now, instead of on first use."""
-    from model.onnx_backend import load_onnx_classifier
+    from nuchter.onnx_backend import load_onnx_classifier
 
-    from model.modeldir import check_model_dir, check_tokenizer
+    from nuchter.modeldir import check_model_dir, check_tokenizer
 
     try:
         path = Path(model).expanduser()
@@ -134,8 +134,8 @@ def data_check(
     warnings: Annotated[bool, typer.Option("--warnings/--no-warnings", help="Also list duplicate rows.")] = True,
 ) -> None:
     """Validate labelled data: labels, empty rows, duplicates, conflicts; counts per split."""
-    from training.corpus import SPLITS, load_corpus
-    from model.labels import LABELS
+    from nuchter.training.corpus import SPLITS, load_corpus
+    from nuchter.labels import LABELS
 
     try:
         corpus = load_corpus(paths)
@@ -157,7 +157,7 @@ def data_check(
 
 
 # After score, so `nuchter --help` lists it first; these modules import cli_app, never this one.
-from model import cli_scan, cli_serve, cli_training  # noqa: E402,F401  register scan, serve, train, evaluate, models
+from nuchter import cli_scan, cli_serve, cli_training  # noqa: E402,F401  register scan, serve, train, evaluate, models
 
 
 def main() -> None:

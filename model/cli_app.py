@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from model.errors import NuchterError
+from nuchter.errors import NuchterError
 
 app = typer.Typer(
     name="nuchter",

@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.cli_app import Backend, BackendOption, Int8Option, app, fail
-from model.errors import NuchterError
+from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.errors import NuchterError
 
 
 class ScanFormat(str, Enum):
@@ -62,7 +62,7 @@ def _open_output(path: Path, resume: bool, header: list[str] | None):
 
 
 def _write_html(path: Path, documents, skipped) -> None:
-    from model.html import render_html
+    from nuchter.html import render_html
 
     page = render_html(documents, skipped, title="nuchter scan")
     temporary = path.with_name(f".{path.name}.tmp")
@@ -72,9 +72,9 @@ def _write_html(path: Path, documents, skipped) -> None:
 
 def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
     """Earlier documents for the HTML report of a resumed scan, from the sentence file."""
-    from model.extract import read_document
-    from model.labels import LABELS
-    from model.results import DocumentResult, ScoreResult, SentenceScore
+    from nuchter.extract import read_document
+    from nuchter.labels import LABELS
+    from nuchter.results import DocumentResult, ScoreResult, SentenceScore
 
     rows: dict[str, list[SentenceScore]] = {}
     with open(out, encoding="utf-8", newline="") as handle:
@@ -129,11 +129,11 @@ def scan(
     int8: Int8Option = True,
 ) -> None:
     """Score every document in a folder (.txt, .md, .html) and write reports."""
-    from model import report
-    from model.classify import load_classifier, resolve_model
-    from model.results import SkippedFile
-    from model.scan import ScanConfig, plan
-    from model.scan import scan as run_scan
+    from nuchter import report
+    from nuchter.classify import load_classifier, resolve_model
+    from nuchter.results import SkippedFile
+    from nuchter.scan import ScanConfig, plan
+    from nuchter.scan import scan as run_scan
 
     if resume and out is None:
         raise fail("--resume needs --out: the sentence file tells which documents are done", 2)
@@ -141,7 +141,7 @@ def scan(
         name = resolve_model(model)
         classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8,
                                      warn=lambda m: typer.echo(f"warning: {m}", err=True))
-        from model.linear_backend import LinearClassifier
+        from nuchter.linear_backend import LinearClassifier
 
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1

@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.cli_app import Backend, BackendOption, Int8Option, app, fail
-from model.config import ScoreConfig
-from model.errors import NuchterError
+from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.config import ScoreConfig
+from nuchter.errors import NuchterError
 
 
 @app.command(
@@ -33,7 +33,7 @@ def serve(
     max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per sentence.")] = ScoreConfig.max_length,
 ) -> None:
     """Serve a web page to paste text into, and a JSON API (/api/score, /docs), on one loaded model."""
-    from model.serve import ServeConfig, run
+    from nuchter.serve import ServeConfig, run
 
     try:
         config = ServeConfig(model=model, host=host, port=port, workers=workers, max_bytes=max_bytes,

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from model.cli_app import Backend, BackendOption, Int8Option, app, fail
-from model.errors import NuchterError
+from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.errors import NuchterError
 
 
 def _log(message: str) -> None:
@@ -51,8 +51,8 @@ def train(
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on dev. [default: on]")] = None,
 ) -> None:
     """Fine-tune an encoder on labelled Dutch sentences and install the result."""
-    from training.config import TrainConfig
-    from training.train import train as run
+    from nuchter.training.config import TrainConfig
+    from nuchter.training.train import train as run
 
     flags = dict(
         base_model=base_model, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
@@ -100,9 +100,9 @@ def evaluate_command(
     By default the model is measured as `score` serves it (ONNX int8 for transformer
     folders); --backend torch or --no-int8 measure the model at full precision.
     """
-    from model.classify import resolve_model
-    from training.corpus import SPLITS
-    from training.evaluation import evaluate_model, format_table, write_errors
+    from nuchter.classify import resolve_model
+    from nuchter.training.corpus import SPLITS
+    from nuchter.training.evaluation import evaluate_model, format_table, write_errors
 
     if split is not None and split not in SPLITS:
         raise fail(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", 2)
@@ -126,7 +126,7 @@ def models_list(ctx: typer.Context) -> None:
     """List installed models with their test macro-F1; * marks the active one."""
     if ctx.invoked_subcommand is not None:
         return
-    from model import store
+    from nuchter import store
 
     found = store.list_models()
     if not found:
@@ -141,7 +141,7 @@ def models_list(ctx: typer.Context) -> None:
 @models_app.command("use", epilog="Example:\n\n\b\n  nuchter models use builtin")
 def models_use(name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")]) -> None:
     """Make an installed model the active one."""
-    from model import store
+    from nuchter import store
 
     try:
         store.use(name)

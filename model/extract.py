@@ -6,7 +6,7 @@ import codecs
 import re
 from pathlib import Path
 
-from model.errors import InputError
+from nuchter.errors import InputError
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 HTML_SUFFIXES = (".html", ".htm")

@@ -15,9 +15,9 @@ import hashlib
 import html
 from collections.abc import Sequence
 
-from model.labels import HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
-from model.report import summary_line
-from model.results import DocumentResult, ScoreResult, SkippedFile, Skipped
+from nuchter.labels import HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
+from nuchter.report import summary_line
+from nuchter.results import DocumentResult, ScoreResult, SkippedFile, Skipped
 
 PALETTE: dict[str, str] = {
     SUPPORTED: "#d7f0d4",    # light green

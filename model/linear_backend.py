@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.errors import ModelError
-from model.modeldir import by_label, label_order
+from nuchter.errors import ModelError
+from nuchter.modeldir import by_label, label_order
 
 MODEL_TYPE = "nuchter-linear"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -52,7 +52,7 @@ def is_linear_model(path: Path) -> bool:
 
 
 class LinearClassifier:
-    """Same interface as :class:`model.classify.Classifier`."""
+    """Same interface as :class:`nuchter.classify.Classifier`."""
 
     def __init__(self, name: str, config: dict, vocabularies: list[dict[str, int]], idfs, coef, intercept, labels):
         self.name = name

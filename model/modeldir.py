@@ -9,8 +9,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from model.errors import ModelError
-from model.labels import LABELS, UnknownLabelError, normalise_label
+from nuchter.errors import ModelError
+from nuchter.labels import LABELS, UnknownLabelError, normalise_label
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 PREBUILT_ONNX = ("onnx/model.int8.onnx", "onnx/model.onnx")

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.modeldir import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
-from model.errors import ModelError
-from model.inputs import InputSpec
+from nuchter.modeldir import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
+from nuchter.errors import ModelError
+from nuchter.inputs import InputSpec
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -115,7 +115,7 @@ def export_onnx(
 
     import torch
 
-    from model.torch_backend import load_transformers
+    from nuchter.torch_backend import load_transformers
 
     tokenizer, network = load_transformers(str(model_dir), local=True)
     label_order(network.config.id2label)  # refuse non-nuchter models before the slow part
@@ -207,7 +207,7 @@ def export_onnx(
 
 
 class OnnxClassifier:
-    """Drop-in for ``model.classify.Classifier`` backed by an ONNX Runtime session."""
+    """Drop-in for ``nuchter.classify.Classifier`` backed by an ONNX Runtime session."""
 
     def __init__(self, name: str, tokenizer, session, labels: Sequence[str], inputs: InputSpec | None = None):
         self.name = name
@@ -311,7 +311,7 @@ def _source_mtime(model_dir: Path) -> float:
 def default_cache_root() -> Path:
     if override := os.environ.get(CACHE_ENV):
         return Path(override).expanduser()
-    from model.store import user_dir
+    from nuchter.store import user_dir
 
     return user_dir("cache") / "onnx"
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from model.html import STYLESHEET, esc, legend_html
-from model.labels import FLAGGED, LABELS
+from nuchter.html import STYLESHEET, esc, legend_html
+from nuchter.labels import FLAGGED, LABELS
 
 _PAGE_CSS = """
 body { padding: 1rem 1.25rem 3rem; }
@@ -43,7 +43,7 @@ button:disabled { opacity: .6; cursor: progress; }
 """
 
 # Builds every node with createElement/textContent: no text ever becomes markup.
-# The same control characters as model.extract.clean_text are dropped before
+# The same control characters as nuchter.extract.clean_text are dropped before
 # sending, so the offsets the server returns index the text shown here.
 # Offsets count code points, so the text is split with Array.from (not UTF-16 units).
 _JS = """

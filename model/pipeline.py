@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 
-from model.classify import Classifier, load_classifier, resolve_model
-from model.config import ScoreConfig
-from model.errors import InputError
-from model.inputs import neighbours, wants_context
-from model.results import ScoreResult, SentenceScore, Skipped
-from model.segment import SENTENCE, Segment, segment, segment_lines
+from nuchter.classify import Classifier, load_classifier, resolve_model
+from nuchter.config import ScoreConfig
+from nuchter.errors import InputError
+from nuchter.inputs import neighbours, wants_context
+from nuchter.results import ScoreResult, SentenceScore, Skipped
+from nuchter.segment import SENTENCE, Segment, segment, segment_lines
 
 
 def get_classifier(model: str | Classifier | None, config: ScoreConfig) -> Classifier:

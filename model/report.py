@@ -7,8 +7,8 @@ import io
 import json
 from collections.abc import Iterator
 
-from model.labels import COLOURS, LABELS
-from model.results import ScoreResult, SentenceScore
+from nuchter.labels import COLOURS, LABELS
+from nuchter.results import ScoreResult, SentenceScore
 
 CSV_FIELDS = ("index", "start", "end", "text", "label", "confidence", *(f"score_{l}" for l in LABELS))
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -102,7 +102,7 @@ def scan_csv_rows(document) -> Iterator[dict]:
 
 def summary_csv_row(item) -> dict:
     """A scored document or a skipped file as one spreadsheet-safe row."""
-    from model.results import SkippedFile
+    from nuchter.results import SkippedFile
 
     if isinstance(item, SkippedFile):
         row = {"path": item.path, "status": f"skipped: {item.reason}"}

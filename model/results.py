@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from model.labels import FLAGGED, LABELS
+from nuchter.labels import FLAGGED, LABELS
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.errors import InputError
-from model.inputs import neighbours, wants_context
-from model.extract import DOCUMENT_SUFFIXES, read_document
-from model.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
-from model.segment import SENTENCE, segment
+from nuchter.errors import InputError
+from nuchter.inputs import neighbours, wants_context
+from nuchter.extract import DOCUMENT_SUFFIXES, read_document
+from nuchter.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
+from nuchter.segment import SENTENCE, segment
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -164,7 +164,7 @@ _worker_classifier = None
 
 def _worker_init(model: str, threads: int | None, backend: str, int8: bool) -> None:
     global _worker_classifier
-    from model.classify import load_classifier
+    from nuchter.classify import load_classifier
 
     _worker_classifier = load_classifier(model, threads=threads or 1, backend=backend, int8=int8)
 

@@ -2,7 +2,7 @@
 
 The app is FastAPI on uvicorn. The model is loaded once; requests are
 segmented in worker threads and their sentences scored together by a
-:class:`~model.batching.MicroBatcher`, so the event loop never runs the
+:class:`~nuchter.batching.MicroBatcher`, so the event loop never runs the
 model. ``/api/score`` answers with exactly the JSON `nuchter score --format
 json` prints, built by the same code (``pipeline`` and ``report``). Every
 error is ``{"error": "<one line>"}`` with its status; bad input is never a 500.
@@ -27,16 +27,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from model import report
-from model.batching import MicroBatcher
-from model.config import ScoreConfig
-from model.errors import InputError, NuchterError
-from model.extract import clean_text, html_to_text
-from model.labels import LABELS
-from model.inputs import neighbours
-from model.page import CSP, render_page
-from model.pipeline import assemble, prepare
-from model.results import ScoreResult
+from nuchter import report
+from nuchter.batching import MicroBatcher
+from nuchter.config import ScoreConfig
+from nuchter.errors import InputError, NuchterError
+from nuchter.extract import clean_text, html_to_text
+from nuchter.labels import LABELS
+from nuchter.inputs import neighbours
+from nuchter.page import CSP, render_page
+from nuchter.pipeline import assemble, prepare
+from nuchter.results import ScoreResult
 
 log = logging.getLogger("nuchter.serve")
 SETTINGS_ENV = "NUCHTER_SERVE_SETTINGS"
@@ -259,7 +259,7 @@ class BodyGuard:
 
 def model_info(classifier, path: Path | None) -> dict:
     """`GET /api/model`: what is loaded, and its figures from metrics.json."""
-    from model.store import read_metrics
+    from nuchter.store import read_metrics
 
     metrics = read_metrics(path) if path is not None else {}
 
@@ -407,7 +407,7 @@ def load(config: ServeConfig):
     """The classifier and, for a local model, its folder (for metrics.json)."""
     import sys
 
-    from model.classify import load_classifier, looks_local, resolve_model
+    from nuchter.classify import load_classifier, looks_local, resolve_model
 
     name = resolve_model(config.model)
     classifier = load_classifier(name, threads=config.threads, backend=config.backend, int8=config.int8,
@@ -455,7 +455,7 @@ def run(config: ServeConfig, *, announce=print) -> None:
     else:
         load(config)  # fail here, once, with a clear message, rather than in every worker
         os.environ[SETTINGS_ENV] = json.dumps(asdict(config))
-        uv = uvicorn.Config("model.serve:app_from_environment", factory=True, workers=config.workers,
+        uv = uvicorn.Config("nuchter.serve:app_from_environment", factory=True, workers=config.workers,
                             log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     sock = listen(config.host, config.port)
     announce(f"nuchter serve: open {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from model.errors import ModelError
+from nuchter.errors import ModelError
 
 HOME_ENV = "NUCHTER_HOME"
 BUILTIN = "builtin"

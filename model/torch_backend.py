@@ -10,9 +10,9 @@ import os
 import unicodedata
 from collections.abc import Sequence
 
-from model.errors import ModelError
-from model.inputs import InputSpec
-from model.modeldir import by_label
+from nuchter.errors import ModelError
+from nuchter.inputs import InputSpec
+from nuchter.modeldir import by_label
 
 class Classifier:
     """A loaded model and tokenizer that turn sentences into probabilities."""
@@ -34,7 +34,7 @@ class Classifier:
     ) -> list[dict[str, float]]:
         """Probabilities per sentence, in input order, keyed by label.
 
-        ``contexts`` (one string per sentence, see ``model.inputs.neighbours``)
+        ``contexts`` (one string per sentence, see ``nuchter.inputs.neighbours``)
         is used only by models trained with page context. Batches are formed
         after sorting by length so padding stays small.
         """

@@ -25,7 +25,7 @@ def seed_texts() -> list[str]:
 def isolated_store(tmp_path, monkeypatch, request):
     """Every test gets an empty model store, never the user's, and no built-in
     model unless it asks for one with the `builtin` fixture."""
-    from model import store
+    from nuchter import store
 
     monkeypatch.setenv("NUCHTER_HOME", str(tmp_path / "nuchter-home"))
     if "builtin" not in request.fixturenames:
@@ -37,16 +37,16 @@ def isolated_store(tmp_path, monkeypatch, request):
 @pytest.fixture()
 def builtin() -> Path:
     """The built-in model as shipped."""
-    from model import store
+    from nuchter import store
 
-    assert store.builtin_available(), "model/builtin/ is missing: python -m training.build_builtin"
+    assert store.builtin_available(), "model/builtin/ is missing: python -m nuchter.training.build_builtin"
     return store.BUILTIN_DIR
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """An untrained 2-layer BERT with a tokenizer trained on the seed texts."""
-    from training.scratch import build_small_model
+    from nuchter.training.scratch import build_small_model
 
     lines = [line for text in seed_texts() for line in text.splitlines() if line.strip()]
     return build_small_model(
@@ -67,8 +67,8 @@ def seed_paragraph() -> str:
 @pytest.fixture(scope="session")
 def tiny_linear(tmp_path_factory) -> Path:
     """A linear n-gram model fitted on two topic files of the corpus."""
-    from training import linear
-    from training.corpus import load_corpus
+    from nuchter.training import linear
+    from nuchter.training.corpus import load_corpus
 
     original = ROOT / "data" / "original"
     corpus = load_corpus([original / "oa_sauna.jsonl", original / "oc_keto.jsonl"])

@@ -1,8 +1,8 @@
 import pytest
 
-from training.agreement import agreement, cohen_kappa
-from training.config import TrainConfig
-from model.errors import NuchterError
+from nuchter.training.agreement import agreement, cohen_kappa
+from nuchter.training.config import TrainConfig
+from nuchter.errors import NuchterError
 
 
 def test_kappa_known_values():

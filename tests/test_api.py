@@ -2,8 +2,8 @@
 
 import pytest
 
-from model import InputError, ScoreConfig, score_text
-from model.classify import load_classifier
+from nuchter import InputError, ScoreConfig, score_text
+from nuchter.classify import load_classifier
 
 
 def test_score_text_with_path_and_loaded_classifier(tiny_model, seed_paragraph):

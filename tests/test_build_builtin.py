@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.test_trim import tiny_classifier  # noqa: F401  (fixture)
-from training import build_builtin
+from nuchter.training import build_builtin
 
 
 @pytest.fixture()
@@ -25,7 +25,7 @@ def small_data(tmp_path):
 
 def _pack(tiny_classifier, data, tmp_path, monkeypatch, *, linear_seed_f1: float, words: list[str]):  # noqa: F811
     """Pack a tiny encoder against a stand-in fast model whose seed-page figure is ``linear_seed_f1``."""
-    from model import store
+    from nuchter import store
 
     fast = tmp_path / "fast"
     fast.mkdir()
@@ -47,7 +47,7 @@ def _encoder(tiny_classifier, tmp_path):  # noqa: F811
 
 @pytest.mark.slow
 def test_pack_ships_an_onnx_only_folder_measured_as_served(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
-    from model.classify import load_classifier
+    from nuchter.classify import load_classifier
 
     metrics = _pack(tiny_classifier, small_data, tmp_path, monkeypatch, linear_seed_f1=0.0, words=["kat", "alles"])
     out = tmp_path / "builtin"

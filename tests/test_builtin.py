@@ -6,9 +6,9 @@ import shlex
 
 from typer.testing import CliRunner
 
-from model import score_text, store
-from model.cli import app
-from model.labels import LABELS
+from nuchter import score_text, store
+from nuchter.cli import app
+from nuchter.labels import LABELS
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -41,7 +41,7 @@ def test_scoring_needs_neither_torch_nor_transformers(builtin, tmp_path):
     import sys
 
     code = (
-        "import sys; from model import score_text; "
+        "import sys; from nuchter import score_text; "
         "r = score_text('Kurkuma geneest alle ontstekingen. Bestel vandaag nog!'); "
         "assert len(r.sentences) == 2; "
         "print('torch' in sys.modules, 'transformers' in sys.modules)"

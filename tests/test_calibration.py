@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.calibration import calibration_report, expected_calibration_error, fit_temperature, nll, softmax
+from nuchter.training.calibration import calibration_report, expected_calibration_error, fit_temperature, nll, softmax
 
 
 def _overconfident(n=600, seed=0):

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from model.classify import Classifier, load_classifier, looks_local, resolve_model
-from model.modeldir import label_order
-from model.errors import ModelError
-from model.labels import LABELS
+from nuchter.classify import Classifier, load_classifier, looks_local, resolve_model
+from nuchter.modeldir import label_order
+from nuchter.errors import ModelError
+from nuchter.labels import LABELS
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_hub_ids_and_paths(name, local):
 
 def test_backends(tiny_model, tmp_path):
     """auto serves transformer directories through ONNX Runtime; torch and onnx can be forced."""
-    from model.onnx_backend import OnnxClassifier
+    from nuchter.onnx_backend import OnnxClassifier
 
     target = copy_model(tiny_model, tmp_path)
     assert isinstance(load_classifier(str(target)), OnnxClassifier)
@@ -129,7 +129,7 @@ def test_decomposed_accents_are_composed_before_tokenising(classifier):
 def test_export_command(tiny_model, tmp_path):
     from typer.testing import CliRunner
 
-    from model.cli import app
+    from nuchter.cli import app
 
     target = copy_model(tiny_model, tmp_path)
     shutil.rmtree(target / "onnx", ignore_errors=True)

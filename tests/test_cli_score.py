@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from model.cli import app
-from model.labels import LABELS
+from nuchter.cli import app
+from nuchter.labels import LABELS
 
 runner = CliRunner()
 FIELDS = {"index", "start", "end", "text", "label", "confidence", "scores"}

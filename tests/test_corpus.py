@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from model.errors import NuchterError
-from training.corpus import CorpusError, load_corpus, load_for_training, split_of
+from nuchter.errors import NuchterError
+from nuchter.training.corpus import CorpusError, load_corpus, load_for_training, split_of
 
 
 def write(path, text, encoding="utf-8"):
@@ -120,7 +120,7 @@ def test_splits_are_stable_and_per_document():
 def test_data_check_command(tmp_path):
     from typer.testing import CliRunner
 
-    from model.cli import app
+    from nuchter.cli import app
 
     runner = CliRunner()
     good = write(tmp_path / "goed.csv", "text,label,doc_id\nEen zin.,supported,a\nNog een zin.,hedged,b\n")

@@ -5,10 +5,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from model.labels import LABELS
-from model.segment import SENTENCE, segment
-from training import datasheet
-from training.corpus import SPLITS, load_corpus
+from nuchter.labels import LABELS
+from nuchter.segment import SENTENCE, segment
+from nuchter.training import datasheet
+from nuchter.training.corpus import SPLITS, load_corpus
 from tests.conftest import ROOT
 
 DATA = ROOT / "data"
@@ -91,7 +91,7 @@ def test_minimal_pairs_cover_all_four_labels_in_four_documents():
 
 
 def test_no_new_sentence_is_a_near_copy_of_another(corpus):
-    from training.corpus import near_copies
+    from nuchter.training.corpus import near_copies
 
     new = {i for i, e in enumerate(corpus.examples) if "/pages/" in e.where.replace("\\", "/")}
     found = near_copies(corpus.examples, threshold=0.8, among=new)
@@ -130,5 +130,5 @@ def test_splits_are_by_document_and_stratified(corpus):
 def test_datasheet_counts_are_current(corpus):
     readme = (DATA / "README.md").read_text(encoding="utf-8")
     assert datasheet.replace_block(readme, datasheet.render(corpus, DATA)) == readme, (
-        "data/README.md is stale: run python -m training.datasheet data/"
+        "data/README.md is stale: run python -m nuchter.training.datasheet data/"
     )

@@ -2,8 +2,8 @@ import codecs
 
 import pytest
 
-from model.errors import InputError
-from model.extract import decode, read_text_file
+from nuchter.errors import InputError
+from nuchter.extract import decode, read_text_file
 
 TEXT = "Dit beïnvloedt patiënten – “echt” waar, €5."
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from model import score_text, store
-from model.cli import app
-from model.labels import LABELS
+from nuchter import store
+from nuchter.cli import app
+from nuchter.labels import LABELS
 from tests.conftest import ROOT
-from training import guard
-from training.config import TrainConfig
-from training.corpus import Example, load_corpus, split_of
-from training.train import train
+from nuchter.training import guard
+from nuchter.training.config import TrainConfig
+from nuchter.training.corpus import Example, load_corpus, split_of
+from nuchter.training.train import train
 
 runner = CliRunner()
 QUIET = dict(progress=False, log=lambda m: None)
@@ -45,7 +45,7 @@ def with_errors(rows: list[Example], share: float, seed: int = 0) -> list[str]:
 
 
 def test_macro_f1_is_the_metrics_modules_figure():
-    from training.metrics import compute
+    from nuchter.training.metrics import compute
 
     rng = np.random.default_rng(1)
     gold = rng.integers(0, 4, 300)
@@ -160,7 +160,7 @@ def test_shipped_test_split_is_the_corpus_test_split():
     corpus = load_corpus([ROOT / "data"])
     expected = [(e.text, e.label, e.doc_id) for e in corpus.split("test")]
     shipped = [(e.text, e.label, e.doc_id) for e in guard.reference_examples()]
-    assert shipped == expected, "data/ changed: rebuild the shipped split with `python -m training.guard`"
+    assert shipped == expected, "data/ changed: rebuild the shipped split with `python -m nuchter.training.guard`"
     assert all(split_of(doc) == "test" for _, _, doc in shipped)
     counts = {label: sum(1 for _, l, _ in shipped if l == label) for label in LABELS}
     assert min(counts.values()) >= guard.MIN_PER_LABEL

@@ -14,9 +14,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from model.html import PALETTE, render_html, render_score_html
-from model.labels import LABELS
-from model.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
+from nuchter.html import PALETTE, render_html, render_score_html
+from nuchter.labels import LABELS
+from nuchter.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.classify import load_classifier
-from model.inputs import CONFIG_KEY, InputSpec, neighbours
-from model.labels import LABELS
-from model.onnx_backend import ONNX_DIR
+from nuchter.classify import load_classifier
+from nuchter.inputs import CONFIG_KEY, InputSpec, neighbours
+from nuchter.labels import LABELS
+from nuchter.onnx_backend import ONNX_DIR
 
 PAGE = [
     "Tarieven en vergoedingen.",
@@ -89,7 +89,7 @@ def test_temperature_softens_confidence_without_changing_labels(tiny_model, tmp_
 
 @pytest.mark.slow
 def test_score_text_feeds_page_neighbours_but_lines_stand_alone(tiny_model, tmp_path):
-    from model import ScoreConfig, score_text
+    from nuchter import ScoreConfig, score_text
 
     model = _with_inputs(tiny_model, tmp_path / "ctx2", context="neighbours")
     seen = []

@@ -1,6 +1,6 @@
 import pytest
 
-from model.labels import LABELS, PRECEDENCE, UnknownLabelError, normalise_label
+from nuchter.labels import LABELS, PRECEDENCE, UnknownLabelError, normalise_label
 
 
 def test_four_labels_in_precedence():

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from model.classify import load_classifier
-from model.labels import LABELS
-from model.linear_backend import char_wb_ngrams, word_ngrams
-from training import linear
-from training.corpus import load_corpus
+from nuchter.classify import load_classifier
+from nuchter.labels import LABELS
+from nuchter.linear_backend import char_wb_ngrams, word_ngrams
+from nuchter.training import linear
+from nuchter.training.corpus import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,9 +2,9 @@ import csv
 import io
 import json
 
-from model import report
-from model.labels import LABELS
-from model.results import ScoreResult, SentenceScore, Skipped, summarise
+from nuchter import report
+from nuchter.labels import LABELS
+from nuchter.results import ScoreResult, SentenceScore, Skipped, summarise
 
 
 def sentence(index, text, label, start=0):

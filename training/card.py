@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from model.labels import LABELS
-from training.config import SCRATCH
+from nuchter.labels import LABELS
+from nuchter.training.config import SCRATCH
 
 LINEAR = "linear n-grams"
 
@@ -38,7 +38,7 @@ def render(metrics: dict, config: dict, extra: str = "") -> str:
     front.append("---")
     if base == LINEAR:
         origin = ("a linear model (TF-IDF over word 1–2-grams and character 2–5-grams, class-weighted "
-                  "logistic regression) built by `python -m training.build_builtin`")
+                  "logistic regression) built by `python -m nuchter.training.build_builtin`")
         selection = "The regularisation strength was chosen on dev macro-F1"
     else:
         origin = (

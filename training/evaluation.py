@@ -7,11 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from model.classify import load_classifier
-from model.labels import LABELS
-from model.report import spreadsheet_safe
-from training.corpus import Example, contexts_of, load_for_training
-from training.train import LABEL2ID
+from nuchter.classify import load_classifier
+from nuchter.labels import LABELS
+from nuchter.report import spreadsheet_safe
+from nuchter.training.corpus import Example, contexts_of, load_for_training
+from nuchter.training.train import LABEL2ID
 
 
 def evaluate_model(
@@ -19,12 +19,12 @@ def evaluate_model(
     backend: str = "auto", int8: bool = True,
 ):
     """Metrics for ``model`` on the rows of ``data`` (optionally one split only) and the misclassified rows."""
-    from training.metrics import compute
+    from nuchter.training.metrics import compute
 
     corpus = load_for_training(data)
     examples = corpus.split(split) if split else corpus.examples
     if not examples:
-        from model.errors import NuchterError
+        from nuchter.errors import NuchterError
 
         raise NuchterError(f"no sentences in the {split} split of that data")
     classifier = load_classifier(model, threads=threads, backend=backend, int8=int8)

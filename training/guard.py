@@ -19,7 +19,7 @@ The bootstrap resamples documents, not sentences, because sentences of one
 document are not independent. ``force`` activates anyway, but the reasons
 are still reported.
 
-    python -m training.guard [--data data/]   # rewrite the shipped test split from data/
+    python -m nuchter.training.guard [--data data/]   # rewrite the shipped test split from data/
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model import store
-from model.errors import NuchterError
-from model.labels import LABELS
-from training.corpus import Example, load_corpus, normalise_text, read_file
+from nuchter import store
+from nuchter.errors import NuchterError
+from nuchter.labels import LABELS
+from nuchter.training.corpus import Example, load_corpus, normalise_text, read_file
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "corpus_test.jsonl"
 """The corpus's test split (every document ``split_of`` puts in test), one sentence per line."""
@@ -54,7 +54,7 @@ POOLED = "both together"
 
 
 def macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Macro-F1 over the four labels (an absent label counts 0), as ``training.metrics``.
+    """Macro-F1 over the four labels (an absent label counts 0), as ``nuchter.training.metrics``.
 
     With ``weights`` of shape (B, n) it returns B figures at once: one per
     bootstrap resample, the weights being how often each sentence was drawn.
@@ -268,7 +268,7 @@ def reference_examples() -> list[Example]:
     if problems or not examples:
         raise NuchterError(
             f"the corpus test split {REFERENCE} is missing or broken; reinstall nuchter "
-            "(or rebuild it with `python -m training.guard --data data/`)"
+            "(or rebuild it with `python -m nuchter.training.guard --data data/`)"
         )
     return examples
 
@@ -289,7 +289,7 @@ def _labels(classifier, texts: list[str]) -> list[str]:
 
 def _load_active():
     """The active model's name and classifier (None if it cannot be loaded, with the reason)."""
-    from model.classify import load_classifier
+    from nuchter.classify import load_classifier
 
     name = store.active_name()
     if name is None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model.labels import LABELS
-from model.linear_backend import MODEL_TYPE
-from training.corpus import Example
+from nuchter.labels import LABELS
+from nuchter.linear_backend import MODEL_TYPE
+from nuchter.training.corpus import Example
 
 FEATURES = (
     {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True},
@@ -30,7 +30,7 @@ def fit(train: list[Example], *, seed: int = 42, c: float = 4.0):
 
 
 def evaluate(model, examples: list[Example]) -> dict:
-    from training.metrics import compute
+    from nuchter.training.metrics import compute
 
     predicted = model.predict([e.text for e in examples]).tolist()
     return compute(predicted, [LABELS.index(e.label) for e in examples])

@@ -16,14 +16,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model import store
-from model.classify import load_classifier, looks_local
-from model.errors import ModelError, NuchterError
-from model.inputs import InputSpec
-from model.labels import LABELS
-from training import card, guard
-from training.config import TrainConfig
-from training.corpus import Corpus, Example, contexts_of, load_for_training
+from nuchter import store
+from nuchter.classify import load_classifier, looks_local
+from nuchter.errors import ModelError, NuchterError
+from nuchter.inputs import InputSpec
+from nuchter.labels import LABELS
+from nuchter.training import card, guard
+from nuchter.training.config import TrainConfig
+from nuchter.training.corpus import Corpus, Example, contexts_of, load_for_training
 
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}
 
@@ -56,10 +56,10 @@ def _device_settings() -> dict:
 def _load_base(config: TrainConfig, train_texts: list[str], log=print):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training import convert_e5
+    from nuchter.training import convert_e5
 
     if config.from_scratch:
-        from training.scratch import small_bert, train_tokenizer
+        from nuchter.training.scratch import small_bert, train_tokenizer
 
         tokenizer = train_tokenizer(train_texts, vocab_size=config.scratch_vocab_size)
         network = small_bert(
@@ -97,7 +97,7 @@ def _load_base(config: TrainConfig, train_texts: list[str], log=print):
 
 
 def _dataset(examples: list[Example], contexts: list[str], tokenizer, max_length: int, inputs: InputSpec):
-    """Tokenised exactly as ``model.classify`` feeds a sentence at scoring time."""
+    """Tokenised exactly as ``nuchter.classify`` feeds a sentence at scoring time."""
     from datasets import Dataset
 
     texts = [e.text for e in examples]
@@ -119,7 +119,7 @@ def predict_labels(classifier, examples: list[Example]) -> list[int]:
 
 
 def evaluate_examples(classifier, examples: list[Example]) -> dict:
-    from training.metrics import compute
+    from nuchter.training.metrics import compute
 
     return compute(predict_labels(classifier, examples), [LABEL2ID[e.label] for e in examples])
 
@@ -139,7 +139,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
 
-    from training.metrics import compute
+    from nuchter.training.metrics import compute
 
     class WeightedTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -250,7 +250,7 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
     if config.from_scratch and checkpoint:
         from transformers import AutoTokenizer
 
-        from training.scratch import small_bert
+        from nuchter.training.scratch import small_bert
 
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
         network = small_bert(tokenizer, layers=config.scratch_layers, hidden=config.scratch_hidden,
@@ -274,7 +274,7 @@ def _calibrate(trainer, inputs: InputSpec, dev_set, test_set) -> tuple[InputSpec
     """Fit the softmax temperature on dev; report ECE before and after on dev and test."""
     from dataclasses import replace
 
-    from training.calibration import calibration_report
+    from nuchter.training.calibration import calibration_report
 
     dev, test = trainer.predict(dev_set), trainer.predict(test_set)
     report = calibration_report(dev.predictions, dev.label_ids, test.predictions, test.label_ids)

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from model.errors import ModelError
+from nuchter.errors import ModelError
 
 SPECIAL_IDS = (0, 1, 2, 3)
 WORD_LISTS = (Path("/usr/share/dict/dutch"),)
@@ -102,7 +102,7 @@ def trim(model_dir: Path, out_dir: Path, keep_texts: Iterable[str], words: Itera
                 shutil.copy2(path, work / path.name)
         save_file(weights, str(work / "model.safetensors"), metadata={"format": "pt"})
         (work / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        from training.convert_e5 import save_tokenizer
+        from nuchter.training.convert_e5 import save_tokenizer
 
         save_tokenizer(Tokenizer.from_str(json.dumps(trimmed_tokenizer(tokenizer_json, keep))), work)
         if out_dir.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from model.labels import LABELS
+from nuchter.labels import LABELS
 
 MODULE_DIR = Path(__file__).resolve().parent / "nuchter_metrics"
 
