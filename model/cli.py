@@ -63,7 +63,8 @@ def print_result(result, fmt: Format, text: str = "") -> None:
         '  nuchter score "Kurkuma geneest alle ontstekingen. Bestel vandaag!"\n'
         "  nuchter score --file blog.txt --format json\n"
         "  cat zinnen.txt | nuchter score --lines --format csv > scores.csv\n"
-        "  nuchter score --file pagina.txt --format html > rapport.html"
+        "  nuchter score --file pagina.txt --format html > rapport.html\n"
+        '  nuchter score --explain --format json "Deze thee zuivert je lever volledig."'
     )
 )
 def score(
@@ -84,12 +85,13 @@ def score(
     ] = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
+    explain: Annotated[bool, typer.Option("--explain", help="Add each sentence's evidence: the words or phrases that pushed it towards its label, with offsets into the text (costs about 8 extra model inputs per sentence).")] = False,
 ) -> None:
     """Score a pasted paragraph, a file or stdin, sentence by sentence."""
     from nuchter.pipeline import score_text
 
     config = ScoreConfig(model=model, batch_size=batch_size, max_length=max_length, threads=threads, lines=lines,
-                         backend=backend.value, int8=int8)
+                         backend=backend.value, int8=int8, explain=explain)
     try:
         source = read_input(text, file)
         result = score_text(source, config=config)
@@ -157,7 +159,7 @@ def data_check(
 
 
 # After score, so `nuchter --help` lists it first; these modules import cli_app, never this one.
-from nuchter import cli_scan, cli_serve, cli_training  # noqa: E402,F401  register scan, serve, train, evaluate, models
+from nuchter import cli_scan, cli_select, cli_serve, cli_training  # noqa: E402,F401  register scan, select, serve, train, evaluate, models
 
 
 def main() -> None:

@@ -21,6 +21,9 @@ class ScoreConfig:
     """Transformer serving: 'onnx' (ONNX Runtime), 'torch', or 'auto' (ONNX, else PyTorch)."""
     int8: bool = True
     """Serve ONNX models with int8 dynamic quantisation (about 3x faster on CPU)."""
+    explain: bool = False
+    """Add evidence per sentence: the words that pushed it towards its label (one extra
+    model input per word or phrase, so several times the cost of scoring)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

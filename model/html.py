@@ -15,7 +15,7 @@ import hashlib
 import html
 from collections.abc import Sequence
 
-from nuchter.labels import HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
+from nuchter.labels import DESCRIPTIONS, HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
 from nuchter.report import summary_line
 from nuchter.results import DocumentResult, ScoreResult, SkippedFile, Skipped
 
@@ -35,12 +35,6 @@ ACCENTS: dict[str, str] = {
 }
 """A darker shade per label for underlines and swatches, so labels differ by more than a pale tint."""
 
-DESCRIPTIONS: dict[str, str] = {
-    SUPPORTED: "in proportion to the evidence, or no health claim",
-    HEDGED: "qualified: uncertainty, limits of the evidence, see a professional",
-    OVERCLAIMED: "a health claim stronger than the evidence allows",
-    PROMOTIONAL: "sells or recruits: calls to action, prices, praise of a provider",
-}
 
 _FALLBACK_BACKGROUND = "#eeeeee"
 _FALLBACK_ACCENT = "#777777"
@@ -101,6 +95,7 @@ th[aria-sort="descending"] button::after { content: " \\25BC"; font-size: .75em;
   font-family: Georgia, "Times New Roman", serif; font-size: 1rem; }
 .doc-text .s { border-radius: 3px; padding: .1em 0; -webkit-box-decoration-break: clone; box-decoration-break: clone; }
 .doc-text .s:hover { outline: 1px solid #333; }
+.doc-text .s:hover .ev, .doc-text .s:focus-within .ev { text-decoration: underline 2px; text-underline-offset: .2em; }
 .skip { color: #8a8a8a; }
 .empty { color: #777; font-style: italic; }
 .back { font-size: .85rem; }
@@ -294,6 +289,20 @@ def _gap(text: str, start: int, end: int, skipped: list[Skipped], i: int, out: l
     return i
 
 
+def _with_evidence(text: str, start: int, end: int, evidence) -> str:
+    """A sentence's text, escaped, its evidence spans wrapped so they underline on hover."""
+    out, cursor = [], start
+    for e in sorted(evidence, key=lambda e: e.start):
+        left, right = max(e.start, cursor), min(e.end, end)
+        if right <= left:
+            continue  # outside the sentence or overlapping an earlier span
+        out.append(esc(text[cursor:left]))
+        out.append(f'<span class="ev" title="{esc(f"evidence · {e.weight:.2f}")}">{esc(text[left:right])}</span>')
+        cursor = right
+    out.append(esc(text[cursor:end]))
+    return "".join(out)
+
+
 def _marked_text(text: str, result: ScoreResult) -> list[str]:
     """The whole text once, each sentence wrapped by its offsets.
 
@@ -311,10 +320,12 @@ def _marked_text(text: str, result: ScoreResult) -> list[str]:
         end = min(max(s.end, start), n)
         k = _gap(text, cursor, start, skipped, k, out)
         tip = _tooltip(s.label, s.confidence)
+        if s.evidence:
+            tip += " · why: " + ", ".join(e.text for e in s.evidence)
         out.append(
             f'<span class="s {_label_class(s.label)}" title="{esc(tip)}" '
             f'data-label="{esc(s.label)}" data-confidence="{s.confidence:.4f}" '
-            f'data-index="{s.index}">{esc(text[start:end])}</span>'
+            f'data-index="{s.index}">{_with_evidence(text, start, end, s.evidence or ())}</span>'
         )
         cursor = end
     _gap(text, cursor, n, skipped, k, out)

@@ -26,6 +26,14 @@ ALIASES: dict[str, str] = {
 }
 """Dutch names annotators may use in spreadsheets."""
 
+DESCRIPTIONS: dict[str, str] = {
+    SUPPORTED: "in proportion to the evidence, or no health claim",
+    HEDGED: "qualified: uncertainty, limits of the evidence, see a professional",
+    OVERCLAIMED: "a health claim stronger than the evidence allows",
+    PROMOTIONAL: "sells or recruits: calls to action, prices, praise of a provider",
+}
+"""One line per label from the labelling guide (data/GUIDELINES.md): report legends, annotation hints."""
+
 COLOURS: dict[str, str] = {
     SUPPORTED: "green",
     HEDGED: "cyan",

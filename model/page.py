@@ -58,6 +58,7 @@ _JS = """
   var input = document.getElementById("text");
   var file = document.getElementById("file");
   var lines = document.getElementById("lines");
+  var explain = document.getElementById("explain");
   var button = document.getElementById("score");
   var status = document.getElementById("status");
   var result = document.getElementById("result");
@@ -90,6 +91,26 @@ _JS = """
     el.textContent = text;
     return el;
   }
+  function why(s) {
+    if (!s.evidence || !s.evidence.length) { return ""; }
+    return " \\u00b7 why: " + s.evidence.map(function (e) { return e.text; }).join(", ");
+  }
+  function sentenceSpan(chars, start, end, s) {
+    var el = document.createElement("span");
+    el.className = "s " + labelClass(s.label);
+    var cursor = start;
+    (s.evidence || []).slice().sort(function (a, b) { return a.start - b.start; }).forEach(function (e) {
+      var left = Math.max(e.start, cursor), right = Math.min(e.end, end);
+      if (right <= left) { return; }
+      if (left > cursor) { el.appendChild(document.createTextNode(chars.slice(cursor, left).join(""))); }
+      var mark = span("ev", chars.slice(left, right).join(""));
+      mark.title = "evidence \\u00b7 " + e.weight.toFixed(2);
+      el.appendChild(mark);
+      cursor = right;
+    });
+    if (end > cursor) { el.appendChild(document.createTextNode(chars.slice(cursor, end).join(""))); }
+    return el;
+  }
   function show(text, data) {
     var chars = Array.from(text);
     var pieces = [];
@@ -107,12 +128,15 @@ _JS = """
         var el;
         if (p.sentence) {
           var s = p.sentence;
-          el = span("s " + labelClass(s.label), piece);
-          el.title = s.label + " \\u00b7 " + s.confidence.toFixed(2);
+          el = sentenceSpan(chars, start, end, s);
+          el.title = s.label + " \\u00b7 " + s.confidence.toFixed(2) + why(s);
           el.tabIndex = 0;
           el.setAttribute("data-label", s.label);
           el.setAttribute("data-confidence", s.confidence.toFixed(4));
           el.setAttribute("data-index", String(s.index));
+          if (s.evidence && s.evidence.length) {
+            el.setAttribute("data-why", s.evidence.map(function (e) { return e.text; }).join(", "));
+          }
         } else {
           el = span("skip", piece);
           el.title = "skipped \\u00b7 " + p.skipped.reason;
@@ -125,14 +149,16 @@ _JS = """
     if (cursor < chars.length) { nodes.push(document.createTextNode(chars.slice(cursor).join(""))); }
     output.replaceChildren.apply(output, nodes);
     summary.textContent = summaryText(data);
-    detail.textContent = "Hover over or tab to a sentence for its label and confidence.";
+    detail.textContent = "Hover over or tab to a sentence for its label and confidence" +
+      (data.sentences.some(function (s) { return s.evidence; }) ? "; the underlined words are why." : ".");
     result.hidden = false;
   }
   function describe(event) {
-    var el = event.target;
-    if (!el || !el.getAttribute || !el.hasAttribute("data-label")) { return; }
+    var el = event.target && event.target.closest ? event.target.closest("[data-label]") : null;
+    if (!el) { return; }
     detail.textContent = el.getAttribute("data-label") + " \\u00b7 confidence " +
-      parseFloat(el.getAttribute("data-confidence")).toFixed(2) + ": " + el.textContent;
+      parseFloat(el.getAttribute("data-confidence")).toFixed(2) + ": " + el.textContent +
+      (el.hasAttribute("data-why") ? " \\u00b7 why: " + el.getAttribute("data-why") : "");
   }
   function fail(response) {
     return response.json().then(function (b) { return b.error; }, function () { return null; })
@@ -153,7 +179,7 @@ _JS = """
     if (!text.trim()) { say("Paste some Dutch text first.", true); input.focus(); return; }
     button.disabled = true;
     say("Scoring\\u2026", false);
-    post("api/score", { text: text, lines: lines.checked })
+    post("api/score", { text: text, lines: lines.checked, explain: explain.checked })
       .then(function (data) { show(text, data); say("Scored " + plural(data.summary.sentences, "sentence") + ".", false); })
       .catch(function (error) { result.hidden = true; say(error.message, true); })
       .then(function () { button.disabled = false; });
@@ -231,6 +257,7 @@ def render_page(model_name: str, max_bytes: int) -> str:
 <div class="controls">
 <button type="submit" id="score">Score</button>
 <label><input type="checkbox" id="lines" name="lines"> one sentence per line (no splitting)</label>
+<label><input type="checkbox" id="explain" name="explain"> explain (underline the words behind each label; slower)</label>
 <label>Or open a file <input type="file" id="file" accept=".txt,.md,.html,.htm,text/plain,text/markdown,text/html"></label>
 </div>
 </form>

@@ -7,8 +7,9 @@ import threading
 from nuchter.classify import Classifier, load_classifier, resolve_model
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError
+from nuchter.explain import explain
 from nuchter.inputs import neighbours, wants_context
-from nuchter.results import ScoreResult, SentenceScore, Skipped
+from nuchter.results import Evidence, ScoreResult, SentenceScore, Skipped
 from nuchter.segment import SENTENCE, Segment, segment, segment_lines
 
 
@@ -46,7 +47,11 @@ def prepare(text: str, lines: bool = False) -> tuple[list[Segment], tuple[Skippe
 
 
 def assemble(
-    model_name: str, sentences: list[Segment], skipped: tuple[Skipped, ...], probabilities: list[dict[str, float]]
+    model_name: str,
+    sentences: list[Segment],
+    skipped: tuple[Skipped, ...],
+    probabilities: list[dict[str, float]],
+    evidence: list[tuple[Evidence, ...]] | None = None,
 ) -> ScoreResult:
     """Sentences and their probabilities → the result every output format is made from."""
     scored = []
@@ -61,6 +66,7 @@ def assemble(
                 label=label,
                 confidence=round(probs[label], 4),
                 scores={k: round(v, 4) for k, v in probs.items()},
+                evidence=evidence[index] if evidence is not None else None,
             )
         )
     return ScoreResult(model=model_name, sentences=tuple(scored), skipped=skipped)
@@ -85,11 +91,15 @@ def score_text(
     sentences, skipped = prepare(text, config.lines)
     classifier = get_classifier(model, config)
     texts = [s.text for s in sentences]
+    # --lines: every line stands alone; models without page context never read it
+    contexts = neighbours(texts) if wants_context(classifier) and not config.lines else None
     probabilities = classifier.predict(
-        texts,
-        # --lines: every line stands alone; models without page context never read it
-        contexts=neighbours(texts) if wants_context(classifier) and not config.lines else None,
-        batch_size=config.batch_size,
-        max_length=config.max_length,
+        texts, contexts=contexts, batch_size=config.batch_size, max_length=config.max_length
     )
-    return assemble(classifier.name, sentences, skipped, probabilities)
+    evidence = None
+    if config.explain:
+        evidence = explain(
+            classifier, texts, probabilities, contexts=contexts, offsets=[s.start for s in sentences],
+            batch_size=config.batch_size, max_length=config.max_length,
+        )
+    return assemble(classifier.name, sentences, skipped, probabilities, evidence)

@@ -35,15 +35,26 @@ def spreadsheet_safe(value):
     return value
 
 
+def evidence_text(sentence: SentenceScore) -> str:
+    """Evidence in one cell: ``geneest (0.41); volledig (0.12)``."""
+    return "; ".join(f"{e.text} ({e.weight:.2f})" for e in sentence.evidence or ())
+
+
 def csv_row(sentence: SentenceScore) -> dict:
-    row = {k: v for k, v in sentence.to_dict().items() if k != "scores"}
+    row = {k: v for k, v in sentence.to_dict().items() if k not in ("scores", "evidence")}
     row.update({f"score_{label}": sentence.scores[label] for label in LABELS})
+    if sentence.evidence is not None:
+        row["evidence"] = evidence_text(sentence)
     return {k: spreadsheet_safe(v) for k, v in row.items()}
+
+
+def csv_fields(sentences) -> tuple[str, ...]:
+    return (*CSV_FIELDS, "evidence") if any(s.evidence is not None for s in sentences) else CSV_FIELDS
 
 
 def to_csv(result: ScoreResult) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=csv_fields(result.sentences), lineterminator="\n")
     writer.writeheader()
     for sentence in result.sentences:
         writer.writerow(csv_row(sentence))
@@ -72,13 +83,19 @@ def to_table(result: ScoreResult):
     table.add_column("label")
     table.add_column("conf", justify="right")
     table.add_column("sentence", overflow="fold")
+    explained = any(s.evidence is not None for s in result.sentences)
+    if explained:
+        table.add_column("evidence", overflow="fold", style="dim")
     for s in result.sentences:
-        table.add_row(
+        cells = [
             str(s.index),
             Text(s.label, style=f"bold {COLOURS[s.label]}"),
             f"{s.confidence:.2f}",
             Text(" ".join(s.text.split())),
-        )
+        ]
+        if explained:
+            cells.append(Text(", ".join(e.text for e in (s.evidence or ())[:3])))
+        table.add_row(*cells)
     return table
 
 

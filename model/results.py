@@ -10,6 +10,20 @@ from nuchter.labels import FLAGGED, LABELS
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A span of the input text (``source_text[start:end] == text``) that pushed a sentence towards its label."""
+
+    start: int
+    end: int
+    text: str
+    weight: float
+    """How much the label's probability drops when the span is left out."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SentenceScore:
     """One scored sentence; ``source_text[start:end] == text``."""
 
@@ -20,9 +34,16 @@ class SentenceScore:
     label: str
     confidence: float
     scores: dict[str, float]
+    evidence: tuple[Evidence, ...] | None = None
+    """Filled only when an explanation was asked for (``--explain``), strongest first."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.evidence is None:
+            del out["evidence"]
+        else:
+            out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from nuchter import report
 from nuchter.batching import MicroBatcher
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError, NuchterError
+from nuchter.explain import evidence, occlusions
 from nuchter.extract import clean_text, html_to_text
 from nuchter.labels import LABELS
 from nuchter.inputs import neighbours
@@ -91,17 +92,26 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="Dutch text to score. Stray control characters are dropped, as on `nuchter score`'s stdin.")
     lines: bool = Field(False, description="Score every line as one unit (`nuchter score --lines`).")
+    explain: bool = Field(False, description="Add `evidence` to each sentence (`nuchter score --explain`): the words that pushed it towards its label.")
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(min_length=1, description="Texts to score; the answer keeps their order.")
     lines: bool = Field(False, description="Score every line as one unit.")
+    explain: bool = Field(False, description="Add `evidence` to each sentence.")
 
 
 class ExtractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     html: str = Field(description="A saved web page; nothing it links to is fetched.")
+
+
+class EvidenceOut(BaseModel):
+    start: int = Field(description="Character offset into the request's text: text[start:end] is the span.")
+    end: int
+    text: str
+    weight: float = Field(description="How much the label's probability drops when the span is left out.")
 
 
 class SentenceOut(BaseModel):
@@ -112,6 +122,7 @@ class SentenceOut(BaseModel):
     label: str = Field(description=" | ".join(LABELS))
     confidence: float
     scores: dict[str, float]
+    evidence: list[EvidenceOut] | None = Field(None, description='Only with "explain": true; strongest first.')
 
 
 class SkippedOut(BaseModel):
@@ -149,8 +160,8 @@ ERRORS = {
 }
 
 EXPECTED = {
-    "/api/score": '{"text": "...", "lines": false}',
-    "/api/score-batch": '{"texts": ["...", "..."], "lines": false}',
+    "/api/score": '{"text": "...", "lines": false, "explain": false}',
+    "/api/score-batch": '{"texts": ["...", "..."], "lines": false, "explain": false}',
     "/api/extract": '{"html": "..."}',
 }
 
@@ -184,12 +195,17 @@ class Scorer:
         """Segmentation, off the event loop (a long text takes a while)."""
         return await run_in_threadpool(self._prepare, text, lines, where)
 
-    async def finish(self, prepared) -> ScoreResult:
+    async def finish(self, prepared, explain: bool = False) -> ScoreResult:
         sentences, skipped, lines = prepared
         texts = [s.text for s in sentences]
         contexts = [""] * len(texts) if lines else neighbours(texts)  # "" is what --lines feeds: no context
         probabilities = await self.batcher.predict(list(zip(texts, contexts)))
-        return assemble(self.name, sentences, skipped, probabilities)
+        found = None
+        if explain:  # the occluded variants go through the same batcher, so they share calls too
+            cut = occlusions(texts, contexts)
+            cut_probabilities = await self.batcher.predict(list(zip(cut.texts, cut.contexts)))
+            found = evidence(texts, probabilities, cut, cut_probabilities, offsets=[s.start for s in sentences])
+        return assemble(self.name, sentences, skipped, probabilities, found)
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -333,7 +349,7 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
     async def score(request: ScoreRequest):
         """Score one text: exactly the JSON of `nuchter score --format json`."""
         try:
-            result = await scorer.finish(await scorer.prepare(request.text, request.lines))
+            result = await scorer.finish(await scorer.prepare(request.text, request.lines), request.explain)
         except InputError as problem:
             return error(400, str(problem))
         return Response(report.to_json(result) + "\n", media_type="application/json")
@@ -346,7 +362,7 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
                                               for i, t in enumerate(request.texts)))
         except InputError as problem:
             return error(400, str(problem))
-        results = await asyncio.gather(*(scorer.finish(p) for p in prepared))
+        results = await asyncio.gather(*(scorer.finish(p, request.explain) for p in prepared))
         body = json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2)
         return Response(body + "\n", media_type="application/json")
 

@@ -55,7 +55,10 @@ def test_label_studio_export(tmp_path):
     path = write(tmp_path / "export.json", json.dumps(tasks))
     corpus = load_corpus([path])
     assert [(e.text, e.label, e.doc_id) for e in corpus.examples] == [("Boek nu je retraite.", "promotional", "7")]
-    assert [str(p) for p in corpus.problems] == [f"{path}: task 2: error: expected exactly one label, got none"]
+    # an export of all tasks holds unlabelled ones: skipped with a warning, never trained on their predictions
+    assert [str(p) for p in corpus.problems] == [
+        f"{path}: task 2: warning: no annotation yet: skipped (a prediction alone is not a label)"
+    ]
 
 
 def test_doccano_jsonl(tmp_path):

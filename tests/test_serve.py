@@ -306,3 +306,17 @@ def test_serve_refuses_a_taken_port(builtin):
         taken.close()
     assert result.exit_code == 1 and "cannot listen on 127.0.0.1" in result.stderr and "--port" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_explain_gives_the_cli_evidence(served, builtin):
+    response = served.post("/api/score", json={"text": PARAGRAPH, "explain": True})
+    assert response.status_code == 200
+    assert response.text == cli_json(builtin, "--explain", PARAGRAPH)
+    sentences = response.json()["sentences"]
+    assert any(s["evidence"] for s in sentences)
+    for s in sentences:
+        for e in s["evidence"]:
+            assert PARAGRAPH[e["start"] : e["end"]] == e["text"]
+    assert "evidence" not in served.post("/api/score", json={"text": PARAGRAPH}).json()["sentences"][0]
+    batch = served.post("/api/score-batch", json={"texts": [PARAGRAPH, "Bestel nu!"], "explain": True}).json()
+    assert all("evidence" in s for answer in batch for s in answer["sentences"])

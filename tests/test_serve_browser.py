@@ -111,6 +111,32 @@ def test_page_scores_a_pasted_paragraph(server, browser):
     assert browser.find_element(By.CSS_SELECTOR, "ul.legend").text.count("skipped") == 1
 
 
+def test_explain_underlines_the_evidence(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    browser.get(url)
+    browser.find_element(By.ID, "explain").click()
+    browser.find_element(By.ID, "text").send_keys(TEXT)
+    browser.find_element(By.ID, "score").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "result").is_displayed())
+    marks = browser.find_elements(By.CSS_SELECTOR, "#output span.s span.ev")
+    assert marks, "evidence is marked inside its sentence"
+    for mark in marks:
+        assert mark.text and mark.text in mark.find_element(By.XPATH, "..").text
+        assert re.fullmatch(r"evidence · \d\.\d\d", mark.get_attribute("title"))
+    sentence = marks[0].find_element(By.XPATH, "..")
+    assert marks[0].value_of_css_property("text-decoration-line") == "none"
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(sentence).perform()
+    WebDriverWait(browser, 5).until(lambda d: marks[0].value_of_css_property("text-decoration-line") == "underline")
+    assert "why: " in browser.find_element(By.ID, "detail").text
+    output = browser.find_element(By.ID, "output")
+    assert output.text.replace("\n", "") == TEXT.replace("\n", "")  # evidence marks add no characters
+
+
 def test_pasted_markup_shows_as_text_and_never_runs(server, browser):
     from selenium.webdriver.common.by import By
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from nuchter.errors import NuchterError
 from nuchter.extract import decode
 from nuchter.labels import LABELS, UnknownLabelError, normalise_label
+from nuchter.similarity import NEAR_COPY, jaccard, shingles
 
 SPLITS = ("train", "dev", "test")
 DATA_SUFFIXES = (".jsonl", ".csv", ".json")
@@ -40,6 +41,9 @@ class Example:
     topic: str = ""
     register: str = ""
     where: str = ""  # "file:line", for messages
+    context: str = ""
+    """The page context the row was labelled with (a Label Studio task from `nuchter select`
+    carries its neighbours); empty means: take the neighbours within its document."""
 
     @property
     def split(self) -> str:
@@ -182,7 +186,10 @@ def _read_json(text: str, name: str) -> Iterator[tuple[str, dict | Problem]]:
                 choices += result.get("value", {}).get("choices", [])
             if choices:
                 break
-        row = {k: v for k, v in data.items() if k in META_FIELDS}
+        if not choices:  # an export of all tasks holds the ones nobody labelled yet; predictions never count
+            yield where, Problem(where, "no annotation yet: skipped (a prediction alone is not a label)", fatal=False)
+            continue
+        row = {k: v for k, v in data.items() if k in (*META_FIELDS, "context")}
         row.update(text=text_value, label=choices)
         row.setdefault("doc_id", str(data.get("doc_id") or task.get("id") or ""))
         yield where, row
@@ -230,6 +237,7 @@ def _example(row: dict, where: str, file_stem: str) -> Example | Problem | None:
         topic=str(row.get("topic") or ""),
         register=str(row.get("register") or ""),
         where=where,
+        context=row["context"] if isinstance(row.get("context"), str) else "",
     )
 
 
@@ -285,12 +293,7 @@ def load_corpus(paths: Iterable[Path | str]) -> Corpus:
     return corpus
 
 
-def _shingles(text: str, n: int = 5) -> set[str]:
-    flat = " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
-    return {flat[i : i + n] for i in range(max(1, len(flat) - n + 1))}
-
-
-def near_copies(examples: list[Example], threshold: float = 0.8, among: set[int] | None = None) -> list[tuple[int, int, float]]:
+def near_copies(examples: list[Example], threshold: float = NEAR_COPY, among: set[int] | None = None) -> list[tuple[int, int, float]]:
     """Pairs of sentences whose character 5-gram sets overlap with Jaccard >= ``threshold``
     (exact duplicates included). With ``among``, only pairs with at least one of those indices.
 
@@ -299,20 +302,20 @@ def near_copies(examples: list[Example], threshold: float = 0.8, among: set[int]
     """
     import math
 
-    sets = [_shingles(e.text) for e in examples]
+    sets = [shingles(e.text) for e in examples]
     frequency = Counter(g for s in sets for g in s)
     index: dict[str, list[int]] = defaultdict(list)
     found = []
-    for i, shingles in enumerate(sets):
-        ordered = sorted(shingles, key=lambda g: (frequency[g], g))
+    for i, own in enumerate(sets):
+        ordered = sorted(own, key=lambda g: (frequency[g], g))
         prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
         candidates = {j for g in prefix for j in index[g]}
         for j in candidates:
             if among is not None and i not in among and j not in among:
                 continue
-            jaccard = len(shingles & sets[j]) / len(shingles | sets[j])
-            if jaccard >= threshold:
-                found.append((j, i, round(jaccard, 3)))
+            overlap = jaccard(own, sets[j])
+            if overlap >= threshold:
+                found.append((j, i, round(overlap, 3)))
         for g in prefix:
             index[g].append(i)
     return found
@@ -320,7 +323,8 @@ def near_copies(examples: list[Example], threshold: float = 0.8, among: set[int]
 
 def contexts_of(examples: list[Example]) -> list[str]:
     """Each example's page context (its neighbours within its document, in file order),
-    the same form ``nuchter.inputs.neighbours`` gives a scored text."""
+    the same form ``nuchter.inputs.neighbours`` gives a scored text; a row that carries
+    its own context (a selected sentence, labelled apart from its page) keeps it."""
     from nuchter.inputs import neighbours
 
     by_doc: dict[str, list[int]] = defaultdict(list)
@@ -329,7 +333,7 @@ def contexts_of(examples: list[Example]) -> list[str]:
     out = [""] * len(examples)
     for members in by_doc.values():
         for i, context in zip(members, neighbours([examples[i].text for i in members])):
-            out[i] = context
+            out[i] = examples[i].context or context
     return out
 
 
