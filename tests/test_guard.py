@@ -268,3 +268,35 @@ def test_a_test_split_too_small_to_judge_keeps_the_model_unless_forced(corpus, t
     forced = train(TrainConfig(**TINY, max_steps=2), [data], name="geforceerd", force=True, **QUIET)
     assert forced.activated and store.active_name() == "geforceerd"
     assert "too small to judge" in forced.message and "because of --force" in forced.message
+
+
+class _Recorder:
+    """A stand-in model that records what it is fed; 'supported' for everything."""
+
+    name = "recorder"
+
+    def __init__(self, context: str):
+        from nuchter.inputs import InputSpec
+
+        self.inputs = InputSpec(context=context)
+        self.fed: list[tuple[list[str], list[str] | None]] = []
+
+    def predict(self, texts, *, contexts=None, batch_size=32, max_length=128):
+        self.fed.append((list(texts), None if contexts is None else list(contexts)))
+        return [{label: 1.0 if label == "supported" else 0.0 for label in LABELS} for _ in texts]
+
+
+def test_the_guard_feeds_page_context_to_a_context_model():
+    from nuchter.training.corpus import contexts_of
+    from nuchter.training.guard import judge, reference_examples
+
+    reference = reference_examples()
+    with_context, alone = _Recorder("neighbours"), _Recorder("none")
+    extra = reference[:3]  # --data test sentences the corpus already holds: one set only
+    for model in (with_context, alone):
+        decision = judge(model, "kandidaat", extra, log=lambda message: None)
+        assert decision is not None
+    texts, contexts = with_context.fed[0]
+    assert texts == [e.text for e in reference] and contexts == contexts_of(reference)
+    assert contexts[0] and contexts[0] != texts[0]
+    assert alone.fed[0][1] is None

@@ -33,8 +33,9 @@ import numpy as np
 
 from nuchter import store
 from nuchter.errors import NuchterError
+from nuchter.inputs import wants_context
 from nuchter.labels import LABELS
-from nuchter.training.corpus import Example, load_corpus, normalise_text, read_file
+from nuchter.training.corpus import Example, contexts_of, load_corpus, normalise_text, read_file
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "corpus_test.jsonl"
 """The corpus's test split (every document ``split_of`` puts in test), one sentence per line."""
@@ -283,8 +284,11 @@ def comparison_sets(data_test: list[Example]) -> tuple[list[tuple[str, list[Exam
     return [(CORPUS_SET, reference), (DATA_SET, data_test)], reference + new, ""
 
 
-def _labels(classifier, texts: list[str]) -> list[str]:
-    return [max(p, key=p.__getitem__) for p in classifier.predict(texts)]
+def _labels(classifier, examples: list[Example]) -> list[str]:
+    """Labels as the model is served: a model trained with page context gets each sentence's
+    neighbours within its document, as in training and as `nuchter score` feeds them."""
+    contexts = contexts_of(examples) if wants_context(classifier) else None
+    return [max(p, key=p.__getitem__) for p in classifier.predict([e.text for e in examples], contexts=contexts)]
 
 
 def _load_active():
@@ -304,16 +308,21 @@ def judge(candidate, name: str, data_test: list[Example], *, force: bool = False
     """Compare a freshly trained classifier with the active model; warnings go to ``log``."""
     sets, pooled_examples, note = comparison_sets(data_test)
     active_name, active, problem = _load_active()
-    texts = list(dict.fromkeys(e.text for e in pooled_examples + data_test))
-    new = dict(zip(texts, _labels(candidate, texts)))
-    old = dict(zip(texts, _labels(active, texts))) if active is not None else None
+    # Each set is scored as whole documents, so every sentence has its page context.
+    new = [_labels(candidate, examples) for _, examples in sets]
+    old = [_labels(active, examples) for _, examples in sets] if active is not None else None
+    comparisons = [compare(set_name, examples, new[i], old[i] if old is not None else None)
+                   for i, (set_name, examples) in enumerate(sets)]
+    if len(comparisons) > 1:  # the corpus test split, then the --data sentences it does not hold
+        known = {normalise_text(e.text) for e in sets[0][1]}
+        extra = [i for i, e in enumerate(sets[1][1]) if normalise_text(e.text) not in known]
 
-    def on(set_name: str, examples: list[Example]) -> Comparison:
-        return compare(set_name, examples, [new[e.text] for e in examples],
-                       [old[e.text] for e in examples] if old is not None else None)
+        def pooled_labels(by_set: list[list[str]]) -> list[str]:
+            return by_set[0] + [by_set[1][i] for i in extra]
 
-    comparisons = [on(set_name, examples) for set_name, examples in sets]
-    pooled = on(POOLED, pooled_examples) if len(comparisons) > 1 else comparisons[0]
+        pooled = compare(POOLED, pooled_examples, pooled_labels(new), pooled_labels(old) if old is not None else None)
+    else:
+        pooled = comparisons[0]
     decision = decide(name, active_name, comparisons, pooled, force, "; ".join(n for n in (note, problem) if n))
     for warning in decision.warnings:
         log(f"warning: {warning}")
