@@ -22,6 +22,8 @@ from nuchter.modeldir import by_label, label_order
 MODEL_TYPE = "nuchter-linear"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _SPACES = re.compile(r"\s\s+")
+WORD_CACHE_SIZE = 200_000
+"""Words whose character n-grams are kept; the cache starts afresh when full."""
 
 
 def word_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -62,27 +64,49 @@ class LinearClassifier:
         self.coef = coef
         self.intercept = intercept
         self.labels = tuple(labels)
+        self._word_cache: list[dict[str, tuple[int, ...]]] = [{} for _ in vocabularies]
         self.offsets = [0]
         for vocabulary in vocabularies:
             self.offsets.append(self.offsets[-1] + len(vocabulary))
 
-    def _features(self, text: str) -> dict[int, float]:
-        row: dict[int, float] = {}
+    def _word_grams(self, part: int, word: str) -> tuple[int, ...]:
+        """Vocabulary indices of one word's character n-grams, with repeats. A word's grams never
+        depend on its sentence, and words recur, so they are worked out once per word."""
+        cache = self._word_cache[part]
+        found = cache.get(word)
+        if found is None:
+            low, high = self.config["features"][part]["ngram_range"]
+            vocabulary = self.vocabularies[part]
+            found = tuple(i for gram in char_wb_ngrams(word, low, high) if (i := vocabulary.get(gram)) is not None)
+            if len(cache) >= WORD_CACHE_SIZE:
+                cache.clear()
+            cache[word] = found
+        return found
+
+    def _columns(self, text: str):
+        """The sentence's L2-normalised TF-IDF row as (global columns, values), part by part."""
+        import numpy as np
+
+        columns, values = [], []
         for part, (vocabulary, idf, offset) in enumerate(zip(self.vocabularies, self.idfs, self.offsets)):
             spec = self.config["features"][part]
-            low, high = spec["ngram_range"]
-            grams = (word_ngrams if spec["analyzer"] == "word" else char_wb_ngrams)(text, low, high)
-            weights = {}
-            for gram, count in Counter(grams).items():
-                index = vocabulary.get(gram)
-                if index is not None:
-                    tf = 1.0 + math.log(count) if spec.get("sublinear_tf") else float(count)
-                    weights[index] = tf * float(idf[index])
-            norm = math.sqrt(sum(v * v for v in weights.values()))
+            if spec["analyzer"] == "word":
+                low, high = spec["ngram_range"]
+                counts = Counter(i for gram in word_ngrams(text, low, high) if (i := vocabulary.get(gram)) is not None)
+            else:
+                counts = Counter()
+                for word in text.lower().split():
+                    counts.update(self._word_grams(part, word))
+            if not counts:
+                continue
+            index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            weight = (1.0 + np.log(tf) if spec.get("sublinear_tf") else tf) * idf[index]
+            norm = math.sqrt(float(weight @ weight))
             if norm:
-                for index, value in weights.items():
-                    row[offset + index] = value / norm
-        return row
+                columns.append(index + offset)
+                values.append(weight / norm)
+        return columns, values
 
     def predict(
         self, texts: Sequence[str], *, contexts: Sequence[str] | None = None, batch_size: int = 256, max_length: int = 0
@@ -93,13 +117,18 @@ class LinearClassifier:
         out = []
         for begin in range(0, len(texts), batch_size):
             chunk = texts[begin : begin + batch_size]
-            logits = np.tile(self.intercept, (len(chunk), 1)).astype(np.float64)
+            columns, values, rows = [], [], []
             for r, text in enumerate(chunk):
-                row = self._features(text)
-                if row:
-                    columns = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
-                    values = np.fromiter(row.values(), dtype=np.float64, count=len(row))
-                    logits[r] += self.coef[:, columns] @ values
+                parts, weights = self._columns(text)
+                columns += parts
+                values += weights
+                rows += [np.full(len(p), r, dtype=np.int64) for p in parts]
+            logits = np.tile(self.intercept, (len(chunk), 1)).astype(np.float64)
+            if columns:
+                at, by = np.concatenate(rows), np.concatenate(columns)
+                contributions = self.coef[:, by] * np.concatenate(values)  # one sparse-times-dense product per batch
+                for label in range(logits.shape[1]):
+                    logits[:, label] += np.bincount(at, weights=contributions[label], minlength=len(chunk))
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=1, keepdims=True)

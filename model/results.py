@@ -38,10 +38,10 @@ class SentenceScore:
     """Filled only when an explanation was asked for (``--explain``), strongest first."""
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        if self.evidence is None:
-            del out["evidence"]
-        else:
+        # by hand, not dataclasses.asdict: it deep-copies, and scan writes one of these per sentence
+        out = {"index": self.index, "start": self.start, "end": self.end, "text": self.text,
+               "label": self.label, "confidence": self.confidence, "scores": dict(self.scores)}
+        if self.evidence is not None:
             out["evidence"] = [e.to_dict() for e in self.evidence]
         return out
 
