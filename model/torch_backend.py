@@ -14,6 +14,7 @@ from nuchter.errors import ModelError
 from nuchter.inputs import InputSpec
 from nuchter.modeldir import by_label
 
+
 class Classifier:
     """A loaded model and tokenizer that turn sentences into probabilities."""
 
