@@ -44,9 +44,10 @@ BACKENDS = ("auto", "onnx", "torch")
 
 
 def load_classifier(
-    name: str, *, threads: int | None = None, backend: str = "auto", int8: bool = True, warn=None
+    name: str | None = None, *, threads: int | None = None, backend: str = "auto", int8: bool = True, warn=None
 ) -> Classifier:
-    """Load a classifier from a directory or the hub.
+    """Load a classifier: a directory, a hub id, a built-in name (``builtin``,
+    ``builtin-fast``), or None for the active model.
 
     Linear n-gram models load as they are. Transformer directories are served
     by ONNX Runtime (exported on first use and cached; int8 unless ``int8`` is
@@ -55,6 +56,7 @@ def load_classifier(
     """
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    name = resolve_model(name)
     local = looks_local(name)
     if local:
         path = Path(name).expanduser()

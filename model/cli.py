@@ -76,7 +76,7 @@ def score(
         typer.Option("--format", case_sensitive=False, help="Output format; html is one self-contained page [default: table on a terminal, else jsonl]."),
     ] = None,
     model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")
+        Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = ScoreConfig.batch_size,
     max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per sentence.")] = ScoreConfig.max_length,
@@ -85,7 +85,7 @@ def score(
     ] = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
-    explain: Annotated[bool, typer.Option("--explain", help="Add each sentence's evidence: the words or phrases that pushed it towards its label, with offsets into the text (costs about 8 extra model inputs per sentence).")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add each sentence's evidence: the words or phrases that pushed it towards its label, with offsets into the text (costs 3 to 8 extra model inputs per sentence, 64 per text at most for short texts).")] = False,
 ) -> None:
     """Score a pasted paragraph, a file or stdin, sentence by sentence."""
     from nuchter.pipeline import score_text

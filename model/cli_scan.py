@@ -118,7 +118,7 @@ def scan(
     html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
     include: Annotated[Optional[list[str]], typer.Option(help="Only files whose path or name matches this glob (repeatable).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Leave out files matching this glob (repeatable).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted scan: skip documents already in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing report files.")] = False,
     max_size: Annotated[float, typer.Option(help="Skip files larger than this many MB.")] = 5.0,

@@ -87,7 +87,7 @@ class EvalFormat(str, Enum):
 )
 def evaluate_command(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data files or folders (repeatable).")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory or hub id [default: the active model].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
     split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows].")] = None,
     fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
     errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,

@@ -125,10 +125,14 @@ def label_studio_task(candidate: Candidate, how_unsure: float, model_version: st
 
 
 def doccano_line(candidate: Candidate, how_unsure: float, model_version: str) -> dict:
-    """One doccano text-classification line; ``label`` holds the model's guess to confirm or correct."""
+    """One doccano text-classification line, with the model's guess as ``prediction``.
+
+    Not as ``label``: doccano's own field is what its export calls the annotation,
+    so a task file fed to `nuchter train` unlabelled would teach the model its own guesses.
+    """
     return {
         "text": candidate.text,
-        "label": [candidate.label],
+        "prediction": candidate.label,
         "context": candidate.context,
         "path": candidate.path,
         "doc_id": candidate.path,

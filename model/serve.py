@@ -23,7 +23,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -91,15 +91,15 @@ class ServeConfig:
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="Dutch text to score. Stray control characters are dropped, as on `nuchter score`'s stdin.")
-    lines: bool = Field(False, description="Score every line as one unit (`nuchter score --lines`).")
-    explain: bool = Field(False, description="Add `evidence` to each sentence (`nuchter score --explain`): the words that pushed it towards its label.")
+    lines: StrictBool = Field(False, description="Score every line as one unit (`nuchter score --lines`).")
+    explain: StrictBool = Field(False, description="Add `evidence` to each sentence (`nuchter score --explain`): the words that pushed it towards its label.")
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(min_length=1, description="Texts to score; the answer keeps their order.")
-    lines: bool = Field(False, description="Score every line as one unit.")
-    explain: bool = Field(False, description="Add `evidence` to each sentence.")
+    lines: StrictBool = Field(False, description="Score every line as one unit.")
+    explain: StrictBool = Field(False, description="Add `evidence` to each sentence.")
 
 
 class ExtractRequest(BaseModel):

@@ -32,3 +32,11 @@ def test_empty_text_is_an_input_error(tiny_model):
 def test_config_validates_itself():
     with pytest.raises(ValueError, match="batch_size"):
         ScoreConfig(batch_size=0)
+
+
+def test_load_classifier_takes_builtin_names_and_none(builtin, monkeypatch):
+    from nuchter import load_classifier, store
+
+    fast = load_classifier("builtin-fast")
+    assert type(fast).__name__ == "LinearClassifier" and fast.name == str(store.BUILTIN_FAST_DIR)
+    assert load_classifier(None).name == str(store.active_model())  # the active model: the built-in one here

@@ -124,7 +124,10 @@ def test_cli_doccano_from_a_scan_file_with_exclusions(pages, tiny_model, tmp_pat
     assert done.exit_code == 0, done.output
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert {line["text"] for line in lines} <= {r["text"] for r in rows[-2:]}
-    assert lines and all(line["label"][0] in LABELS and line["model_version"] == "nuchter scan (zinnen.jsonl)" for line in lines)
+    assert lines and all(line["prediction"] in LABELS and line["model_version"] == "nuchter scan (zinnen.jsonl)" for line in lines)
+    # the guess is no label: the untouched task file cannot be trained on
+    assert "label" not in lines[0]
+    assert all(p.message == "missing label" for p in load_corpus([out]).problems) and not load_corpus([out]).examples
 
 
 def test_cli_errors(tmp_path):

@@ -116,6 +116,8 @@ def test_health_and_model(served, builtin):
         ({"tekst": "Kurkuma."}, 422, "tekst: unknown field"),
         ({"text": 5}, 422, "text: Input should be a valid string"),
         ({"text": "Kurkuma.", "lines": "misschien"}, 422, "lines:"),
+        ({"text": "Kurkuma.", "lines": "no"}, 422, "lines:"),  # strict: "no" must not read as false
+        ({"text": "Kurkuma.", "explain": 1}, 422, "explain:"),
         (["Kurkuma."], 422, "JSON object"),
     ],
 )

@@ -264,10 +264,10 @@ encoder scored {m['full_precision']['seed_texts_held_out']:.3f} there.
 def main() -> None:
     from dataclasses import replace
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser = argparse.ArgumentParser(prog="python -m nuchter.training.build_builtin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data"), help="the labelled corpus folder [default: data]")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for training (1 when the machine is busy)")
-    parser.add_argument("--epochs", type=float, default=None, help=f"override the recipe's {RECIPE.epochs:g} epochs")
+    parser.add_argument("--epochs", type=float, default=None, help=f"override the recipe's epochs ({RECIPE.epochs:g})")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--fast", action="store_true", help="rebuild the linear builtin-fast model instead")
     parser.add_argument("--encoder", type=Path, default=None,

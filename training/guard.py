@@ -366,8 +366,8 @@ def write_reference(data: Path, out: Path = REFERENCE) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Rewrite the shipped corpus test split from data/.")
-    parser.add_argument("--data", type=Path, default=Path("data"))
+    parser = argparse.ArgumentParser(prog="python -m nuchter.training.guard", description="Rewrite the shipped corpus test split from data/.")
+    parser.add_argument("--data", type=Path, default=Path("data"), help="the labelled corpus folder [default: data]")
     args = parser.parse_args()
     count = write_reference(args.data)
     print(f"wrote {count} sentences to {REFERENCE}: {dict(Counter(e.label for e in reference_examples()))}")
