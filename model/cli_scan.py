@@ -88,9 +88,7 @@ def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
             )
         for r in records:
             if r["path"] in done:
-                rows.setdefault(r["path"], []).append(SentenceScore(
-                    int(r["index"]), int(r["start"]), int(r["end"]), r["text"], r["label"],
-                    float(r["confidence"]), {k: float(v) for k, v in r["scores"].items()}))
+                rows.setdefault(r["path"], []).append(SentenceScore.from_dict(r))
     documents = []
     for path, sentences in rows.items():
         try:

@@ -29,9 +29,10 @@ def scan_rows(path: Path):
     """Candidates from a `nuchter scan --out` JSONL file: every row a scored sentence with its page."""
     from nuchter.inputs import neighbours
     from nuchter.labels import LABELS
-    from nuchter.select import Candidate
+    from nuchter.results import SentenceScore
+    from nuchter.select import candidates_of
 
-    by_page: dict[str, list[dict]] = defaultdict(list)
+    by_page: dict[str, list[SentenceScore]] = defaultdict(list)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -41,21 +42,18 @@ def scan_rows(path: Path):
             continue
         try:
             row = json.loads(line)
-            if not isinstance(row.get("scores"), dict) or set(row["scores"]) != set(LABELS):
+            sentence = SentenceScore.from_dict(row)
+            if set(sentence.scores) != set(LABELS):
                 raise ValueError
-            by_page[str(row["path"])].append(
-                {"index": int(row["index"]), "start": int(row["start"]), "end": int(row["end"]),
-                 "text": str(row["text"]), "scores": {k: float(v) for k, v in row["scores"].items()}}
-            )
+            by_page[str(row["path"])].append(sentence)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise InputError(
-                f"{path}:{number} is not a `nuchter scan --out` sentence row (path, index, start, end, text, scores)"
+                f"{path}:{number} is not a `nuchter scan --out` sentence row (path, index, start, end, text, label, confidence, scores)"
             ) from None
     candidates = []
-    for page, rows in by_page.items():
-        rows.sort(key=lambda r: r["index"])
-        for row, context in zip(rows, neighbours([r["text"] for r in rows])):
-            candidates.append(Candidate(page, row["start"], row["end"], row["text"], context, row["scores"]))
+    for page, sentences in by_page.items():
+        sentences.sort(key=lambda s: s.index)
+        candidates += candidates_of(page, sentences, neighbours([s.text for s in sentences]))
     return candidates
 
 

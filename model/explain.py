@@ -114,9 +114,9 @@ def evidence(
     """
     offsets = offsets if offsets is not None else [0] * len(sentences)
     found: list[list[Evidence]] = [[] for _ in sentences]
+    labels = [max(p, key=p.__getitem__) for p in probabilities]
     for (i, start, end), variant in zip(cut.owners, cut_probabilities):
-        label = max(probabilities[i], key=probabilities[i].__getitem__)
-        weight = probabilities[i][label] - variant[label]
+        weight = probabilities[i][labels[i]] - variant[labels[i]]
         if weight >= MIN_WEIGHT:
             found[i].append(Evidence(offsets[i] + start, offsets[i] + end, sentences[i][start:end], round(weight, 4)))
     return [tuple(sorted(items, key=lambda e: (-e.weight, e.start))[:top]) for items in found]

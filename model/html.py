@@ -179,13 +179,15 @@ _JS = """
 })();
 """
 
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
-_CSP = (
-    "default-src 'none'; "
-    f"script-src 'sha256-{_SCRIPT_HASH}'; "
-    "style-src 'unsafe-inline'; "
-    "img-src data:; base-uri 'none'; form-action 'none'"
-)
+def script_policy(script: str, *more: str) -> str:
+    """A Content-Security-Policy under which only ``script`` (by its hash) runs and nothing
+    is loaded from elsewhere; ``more`` adds directives (the serve page may talk to its server)."""
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return "; ".join(("default-src 'none'", f"script-src 'sha256-{digest}'", "style-src 'unsafe-inline'",
+                      "img-src data:", "base-uri 'none'", "form-action 'none'", *more))
+
+
+_CSP = script_policy(_JS)
 
 
 def _columns() -> list[tuple[str, str, str]]:

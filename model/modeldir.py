@@ -6,7 +6,7 @@ Every backend imports this; it imports none of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nuchter.errors import ModelError
@@ -72,3 +72,20 @@ def by_label(columns: Sequence[str], row: Sequence[float]) -> dict[str, float]:
     """One output row keyed by label, in the canonical order of ``LABELS``."""
     named = dict(zip(columns, row))
     return {label: named[label] for label in LABELS}
+
+
+def in_length_order(
+    lengths: Sequence[int], batch_size: int, score: Callable[[list[int]], list[list[float]]], labels: Sequence[str]
+) -> list[dict[str, float]]:
+    """Score items in batches of similar length (so padding stays small), answers in input order.
+
+    ``score`` gets the indices of one batch and returns one probability row per index,
+    in the model's column order ``labels``.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    out: list[dict[str, float] | None] = [None] * len(lengths)
+    for begin in range(0, len(order), batch_size):
+        chunk = order[begin : begin + batch_size]
+        for i, row in zip(chunk, score(chunk)):
+            out[i] = by_label(labels, row)
+    return out  # type: ignore[return-value]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nuchter.modeldir import WEIGHT_FILES, by_label, check_model_dir, label_order, prebuilt_onnx
+from nuchter.modeldir import WEIGHT_FILES, check_model_dir, in_length_order, label_order, prebuilt_onnx
 from nuchter.errors import ModelError
 from nuchter.inputs import InputSpec
 
@@ -273,22 +273,19 @@ class OnnxClassifier:
         if not texts:
             return []
         encodings = self._tokenize(texts, max_length, contexts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        out: list[dict[str, float] | None] = [None] * len(texts)
-        for begin in range(0, len(order), batch_size):
-            chunk = order[begin : begin + batch_size]
-            feed = self._batch([encodings[i] for i in chunk])
+
+        def score(chunk: list[int]) -> list[list[float]]:
             try:
-                (logits,) = self.session.run(["logits"], feed)
+                (logits,) = self.session.run(["logits"], self._batch([encodings[i] for i in chunk]))
             except Exception as exc:
                 raise ModelError(f"ONNX inference failed for {self.name}: {_reason(exc)}") from None
             logits = logits.astype(np.float32) / self.inputs.temperature
             logits -= logits.max(axis=-1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=-1, keepdims=True)
-            for i, row in zip(chunk, probs.tolist()):
-                out[i] = by_label(self.labels, row)
-        return out  # type: ignore[return-value]
+            return probs.tolist()
+
+        return in_length_order([len(e.ids) for e in encodings], batch_size, score, self.labels)
 
 
 def _weight_files(model_dir: Path) -> list[Path]:

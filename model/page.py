@@ -9,10 +9,7 @@ its hash) and only talk to its own server.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
-from nuchter.html import STYLESHEET, esc, legend_html
+from nuchter.html import STYLESHEET, esc, legend_html, script_policy
 from nuchter.labels import FLAGGED, LABELS
 
 _PAGE_CSS = """
@@ -220,14 +217,7 @@ _JS = """
 })();
 """
 
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
-CSP = (
-    "default-src 'none'; "
-    f"script-src 'sha256-{_SCRIPT_HASH}'; "
-    "style-src 'unsafe-inline'; "
-    "connect-src 'self'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+CSP = script_policy(_JS, "connect-src 'self'", "frame-ancestors 'none'")
 """Sent as a header and a meta tag: only the page's own script runs, and it only talks to this server."""
 
 PLACEHOLDER = ("Plak hier een Nederlandse tekst, bijvoorbeeld: Psilocybine geneest depressie, zonder "

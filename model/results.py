@@ -37,6 +37,12 @@ class SentenceScore:
     evidence: tuple[Evidence, ...] | None = None
     """Filled only when an explanation was asked for (``--explain``), strongest first."""
 
+    @classmethod
+    def from_dict(cls, row: dict) -> "SentenceScore":
+        """The inverse of :meth:`to_dict` (a `scan --out` row); KeyError, TypeError or ValueError when it is not one."""
+        return cls(int(row["index"]), int(row["start"]), int(row["end"]), str(row["text"]), str(row["label"]),
+                   float(row["confidence"]), {str(k): float(v) for k, v in row["scores"].items()})
+
     def to_dict(self) -> dict:
         # by hand, not dataclasses.asdict: it deep-copies, and scan writes one of these per sentence
         out = {"index": self.index, "start": self.start, "end": self.end, "text": self.text,

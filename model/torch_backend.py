@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from nuchter.errors import ModelError
 from nuchter.inputs import InputSpec
-from nuchter.modeldir import by_label
+from nuchter.modeldir import in_length_order
 
 
 class Classifier:
@@ -44,25 +44,23 @@ class Classifier:
         texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
         first = self.inputs.first(texts)
         second = self.inputs.second(texts, contexts)
-        order = sorted(range(len(texts)), key=lambda i: len(first[i]) + (len(second[i]) if second else 0))
-        out: list[dict[str, float] | None] = [None] * len(texts)
+
+        def score(chunk: list[int]) -> list[list[float]]:
+            encoded = self.tokenizer(
+                [first[i] for i in chunk],
+                [second[i] for i in chunk] if second else None,
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            encoded = {k: v.to(self.network.device) for k, v in encoded.items()}
+            logits = self.network(**encoded).logits.float() / self.inputs.temperature
+            return torch.softmax(logits, dim=-1).cpu().tolist()
+
+        lengths = [len(first[i]) + (len(second[i]) if second else 0) for i in range(len(texts))]
         with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                chunk = order[begin : begin + batch_size]
-                encoded = self.tokenizer(
-                    [first[i] for i in chunk],
-                    [second[i] for i in chunk] if second else None,
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                encoded = {k: v.to(self.network.device) for k, v in encoded.items()}
-                logits = self.network(**encoded).logits.float() / self.inputs.temperature
-                probs = torch.softmax(logits, dim=-1).cpu().tolist()
-                for i, row in zip(chunk, probs):
-                    out[i] = by_label(self.labels, row)
-        return out  # type: ignore[return-value]
+            return in_length_order(lengths, batch_size, score, self.labels)
 
 
 def load_transformers(source: str, *, local: bool, threads: int | None = None):

