@@ -49,6 +49,10 @@ def train(
     context: Annotated[Optional[str], typer.Option(help="Page context: 'neighbours' (previous and next sentence as a second segment) or 'none'. [default: neighbours]")] = None,
     text_prefix: Annotated[Optional[str], typer.Option(help="Text put before every sentence; 'auto' is 'query: ' for e5 encoders. [default: auto]")] = None,
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on dev. [default: on]")] = None,
+    context_words: Annotated[Optional[int], typer.Option(min=0, help="Words of the neighbours kept (first and last halves); fewer is faster. 0 keeps them whole. [default: 0]")] = None,
+    layers: Annotated[Optional[int], typer.Option(min=0, help="Keep only the base's first N transformer layers (faster scoring); 0 keeps all. [default: 0]")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="Distil from this fine-tuned nuchter model (folder, or builtin): its probabilities become soft targets.")] = None,
+    distill_weight: Annotated[Optional[float], typer.Option(help="Share of the loss from the teacher's soft targets. [default: 0.5]")] = None,
 ) -> None:
     """Fine-tune an encoder on labelled Dutch sentences and install the result."""
     from nuchter.training.config import TrainConfig
@@ -59,6 +63,7 @@ def train(
         max_length=max_length, seed=seed, early_stopping_patience=patience,
         class_weighting=class_weighting, max_steps=max_steps, threads=threads,
         freeze_embeddings=freeze_embeddings, context=context, text_prefix=text_prefix, calibrate=calibrate,
+        context_words=context_words, layers=layers, teacher=teacher, distill_weight=distill_weight,
     )
     try:
         if config_file is not None:

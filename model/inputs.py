@@ -22,17 +22,21 @@ class InputSpec:
     context: str = "none"
     """'neighbours': the previous and next sentence of the page, as a second segment."""
     temperature: float = 1.0
+    context_words: int = 0
+    """Words of the context kept (its first and last halves); 0 keeps all of it."""
 
     def __post_init__(self) -> None:
         if self.context not in CONTEXTS:
             raise ValueError(f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        if self.context_words < 0:
+            raise ValueError(f"context_words cannot be negative, got {self.context_words}")
 
     @classmethod
     def from_config(cls, config: dict) -> "InputSpec":
         block = config.get(CONFIG_KEY) or {}
-        known = {k: block[k] for k in ("prefix", "context", "temperature") if k in block}
+        known = {k: block[k] for k in ("prefix", "context", "temperature", "context_words") if k in block}
         return cls(**known)
 
     def to_config(self) -> dict:
@@ -51,7 +55,23 @@ class InputSpec:
             return None
         if contexts is None:
             contexts = [""] * len(texts)
-        return [c or "-" for c in contexts]
+        return [shorten(c, self.context_words) or "-" for c in contexts]
+
+
+def shorten(context: str, words: int) -> str:
+    """The first and last halves of ``words`` words: the start of the previous sentence and the end
+    of the next, which keeps what kind of page it is at a fraction of the tokens.
+
+    >>> shorten("een twee drie vier vijf zes", 4)
+    'een twee vijf zes'
+    """
+    if not words:
+        return context
+    parts = context.split()
+    if len(parts) <= words:
+        return context
+    head = (words + 1) // 2
+    return " ".join(parts[:head] + parts[len(parts) - (words - head):])
 
 
 def wants_context(classifier) -> bool:

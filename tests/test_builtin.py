@@ -80,3 +80,12 @@ def test_readme_quick_start_scores_with_the_builtin(builtin):
     assert result.exit_code == 0, result.output
     labels = [s["label"] for s in json.loads(result.stdout)["sentences"]]
     assert labels == ["overclaimed", "hedged", "promotional"]
+
+
+def test_card_lists_every_recorded_trial(builtin):
+    """A trial recorded in recipe_trials.json reaches the card (python -m nuchter.training.build_builtin --card)."""
+    from nuchter.training.build_builtin import TRIALS
+
+    card = (builtin / "README.md").read_text(encoding="utf-8")
+    missing = [t["trial"] for t in json.loads(TRIALS.read_text(encoding="utf-8")) if t["trial"] not in card]
+    assert not missing, f"not in the card: {missing}"

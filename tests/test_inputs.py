@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nuchter.classify import load_classifier
-from nuchter.inputs import CONFIG_KEY, InputSpec, neighbours
+from nuchter.inputs import CONFIG_KEY, InputSpec, neighbours, shorten
 from nuchter.labels import LABELS
 from nuchter.onnx_backend import ONNX_DIR
 
@@ -37,6 +37,16 @@ def test_spec_reads_its_block_and_refuses_nonsense():
         InputSpec(context="page")
     with pytest.raises(ValueError):
         InputSpec(temperature=0)
+
+
+def test_a_short_context_keeps_the_ends_of_the_neighbours():
+    context = "Een intake duurt negentig minuten. Het bewijs is nog beperkt."
+    assert shorten(context, 4) == "Een intake nog beperkt."
+    assert shorten(context, 0) == context and shorten(context, 40) == context
+    spec = InputSpec.from_config({CONFIG_KEY: {"context": "neighbours", "context_words": 3}})
+    assert spec.second(["Zin."], [context]) == ["Een intake beperkt."]
+    with pytest.raises(ValueError):
+        InputSpec(context_words=-1)
 
 
 def _with_inputs(source: Path, target: Path, **inputs) -> Path:
@@ -66,6 +76,23 @@ def test_context_changes_the_answer_the_same_way_in_torch_and_onnx(tiny_model, t
     encoded = onnx_clf.encode(PAGE, contexts=contexts)
     reference = torch_clf.tokenizer(["query: " + p for p in PAGE], contexts, padding=True, return_tensors="np")
     assert (encoded["input_ids"] == reference["input_ids"]).all()
+
+
+@pytest.mark.slow
+def test_a_shortened_context_is_fed_the_same_way_by_both_backends(tiny_model, tmp_path):
+    model = _with_inputs(tiny_model, tmp_path / "short", context="neighbours", context_words=2)
+    torch_clf = load_classifier(str(model), backend="torch")
+    onnx_clf = load_classifier(str(model), backend="onnx", int8=False)
+    contexts = neighbours(PAGE)
+    shortened = [shorten(c, 2) for c in contexts]
+    assert np.abs(_matrix(torch_clf.predict(PAGE, contexts=contexts))
+                  - _matrix(onnx_clf.predict(PAGE, contexts=contexts))).max() < 1e-4
+    encoded = onnx_clf.encode(PAGE, contexts=contexts)
+    reference = torch_clf.tokenizer(PAGE, shortened, padding=True, return_tensors="np")
+    assert (encoded["input_ids"] == reference["input_ids"]).all()
+    whole = load_classifier(str(_with_inputs(tiny_model, tmp_path / "whole", context="neighbours")), backend="onnx",
+                            int8=False)
+    assert whole.encode(PAGE, contexts=contexts)["input_ids"].shape[1] > encoded["input_ids"].shape[1]
 
 
 @pytest.mark.slow

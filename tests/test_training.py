@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from nuchter import score_text, store
 from nuchter.cli import app
+from nuchter.errors import NuchterError
 from nuchter.labels import LABELS
 from nuchter.training.config import TrainConfig
 from nuchter.training.corpus import load_corpus
@@ -168,3 +169,49 @@ def test_a_base_model_that_fails_to_load_leaves_no_partial_folder(small_data, is
         train(TrainConfig(base_model="geen-org/geen-model", max_steps=1), [small_data], name="mislukt",
               progress=False, log=lambda m: None)
     assert not (isolated_store / "models" / "mislukt.partial").exists()
+
+
+def test_a_distilled_student_keeps_fewer_layers_and_a_shorter_context(small_data, tiny_model, tiny_linear, tmp_path):
+    """The built-in recipe's knobs: top layers dropped, neighbours shortened, a teacher's soft targets."""
+    from nuchter.classify import load_classifier
+
+    messages = []
+    common = dict(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
+                  early_stopping_patience=0,
+                  layers=1, context_words=4, calibrate=False)
+    student = train(TrainConfig(**common, teacher=str(tiny_linear), distill_weight=1.0), [small_data],
+                    output=tmp_path / "student", progress=False, log=messages.append)
+    config = json.loads((student.path / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1
+    assert config["nuchter_inputs"]["context_words"] == 4
+    assert any("with the teacher" in m for m in messages)
+    plain = train(TrainConfig(**common), [small_data], output=tmp_path / "plain", progress=False, log=lambda m: None)
+    texts = ["Magnesium helpt soms bij kramp.", "Bestel nu met korting!"]
+    distilled = load_classifier(str(student.path), backend="torch").predict(texts)
+    undistilled = load_classifier(str(plain.path), backend="torch").predict(texts)
+    assert distilled != undistilled, "the teacher's targets changed nothing"
+
+
+def test_layers_beyond_the_base_are_refused(small_data, tiny_model, tmp_path):
+    with pytest.raises(NuchterError, match="cannot keep 5"):
+        train(TrainConfig(base_model=str(tiny_model), max_steps=1, layers=5), [small_data],
+              output=tmp_path / "m", progress=False, log=lambda m: None)
+
+
+def test_teacher_targets_are_kept_for_a_resumed_run(small_data, tiny_linear, tmp_path):
+    from nuchter.training.train import teacher_targets
+
+    examples = load_corpus([small_data]).examples[:20]
+    messages = []
+    first = teacher_targets(str(tiny_linear), examples, messages.append, tmp_path)
+    again = teacher_targets(str(tiny_linear), examples, messages.append, tmp_path)
+    assert again == first and len(first) == 20 and all(abs(sum(row) - 1) < 1e-6 for row in first)
+    assert sum("scoring" in m for m in messages) == 1
+    other = teacher_targets(str(tiny_linear), examples[:5], messages.append, tmp_path)  # other sentences: scored anew
+    assert len(other) == 5 and sum("scoring" in m for m in messages) == 2
+
+
+@pytest.mark.parametrize("bad", [{"layers": -1}, {"context_words": -3}, {"distill_weight": 1.5}])
+def test_speed_settings_refuse_nonsense(bad):
+    with pytest.raises(NuchterError, match=next(iter(bad))):
+        TrainConfig(**bad)

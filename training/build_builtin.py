@@ -231,6 +231,16 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
         shutil.rmtree(work, ignore_errors=True)
 
 
+def rewrite_card(model: Path = BUILTIN_DIR) -> Path:
+    """Render the shipped model's card again from its own metrics and config: a trial recorded in
+    ``recipe_trials.json`` reaches the card without repacking the model."""
+    metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads((model / "training_config.json").read_text(encoding="utf-8"))
+    card_path = model / "README.md"
+    card_path.write_text(card.render(metrics, config, _builtin_card(metrics)), encoding="utf-8")
+    return card_path
+
+
 def _builtin_card(m: dict) -> str:
     t, s = m["trimming"], m["seed_texts_held_out"]
     per = ", ".join(f"{label} {v['f1']:.2f}" for label, v in s["per_label"].items())
@@ -270,11 +280,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=None, help=f"override the recipe's epochs ({RECIPE.epochs:g})")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--fast", action="store_true", help="rebuild the linear builtin-fast model instead")
+    parser.add_argument("--card", action="store_true",
+                        help="only render the built-in model's card again (after recording a trial in recipe_trials.json)")
     parser.add_argument("--encoder", type=Path, default=None,
                         help=f"pack this already fine-tuned folder instead of training (a build leaves one in {ENCODER_DIR})")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.fast:
+    if args.card:
+        print(f"wrote {rewrite_card(args.out or BUILTIN_DIR)}")
+    elif args.fast:
         build_fast(args.data, args.out or BUILTIN_FAST_DIR)
     else:
         config = replace(RECIPE, threads=args.threads, epochs=args.epochs or RECIPE.epochs)

@@ -45,6 +45,17 @@ class TrainConfig:
     context: str = "neighbours"
     """'neighbours' feeds the previous and next sentence of the page as a second segment (it won on
     real pages, see the built-in model's card); 'none' scores each sentence alone."""
+    context_words: int = 0
+    """Keep only this many words of the neighbours (the first and last halves of them); 0 keeps
+    them whole. Shorter context is faster: whole neighbours triple the tokens of a sentence."""
+    layers: int = 0
+    """Keep only the first this many transformer layers of the base (0: all). Scoring time grows
+    with the layers; the built-in model keeps 4 of e5-small's 12."""
+    teacher: str = ""
+    """A fine-tuned nuchter model (folder or built-in name) to distil from: its probabilities on the
+    train split become soft targets beside the gold labels. Empty: no distillation."""
+    distill_weight: float = 0.5
+    """Share of the loss taken by the teacher's soft targets when ``teacher`` is set."""
     length_buckets: bool = True
     """Batch sentences of similar length together (less padding, faster steps)."""
     calibrate: bool = True
@@ -70,6 +81,12 @@ class TrainConfig:
             problems.append("early_stopping_patience cannot be negative")
         if self.context not in CONTEXTS:
             problems.append(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
+        if self.context_words < 0:
+            problems.append(f"context_words cannot be negative, got {self.context_words}")
+        if self.layers < 0:
+            problems.append(f"layers cannot be negative, got {self.layers}")
+        if not 0 <= self.distill_weight <= 1:
+            problems.append(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.scratch_hidden % self.scratch_heads:
             problems.append("scratch_hidden must be divisible by scratch_heads")
         if problems:

@@ -96,6 +96,36 @@ def _load_base(config: TrainConfig, train_texts: list[str], log=print):
     return tokenizer, network
 
 
+def keep_layers(network, layers: int) -> None:
+    """Drop the top transformer layers: the lower ones carry most of what a small classifier needs,
+    and every layer kept costs the same at scoring time."""
+    encoder = getattr(network.base_model, "encoder", None)
+    stack = getattr(encoder, "layer", None)
+    if stack is None:
+        raise NuchterError(f"--layers works for BERT-like encoders; {type(network).__name__} has no encoder.layer")
+    if layers > len(stack):
+        raise NuchterError(f"the base has {len(stack)} layers; cannot keep {layers}")
+    del stack[layers:]
+    network.config.num_hidden_layers = layers
+
+
+def teacher_targets(teacher: str, examples: list[Example], log, work: Path) -> list[list[float]]:
+    """The teacher's probabilities per train sentence, in label order, fed as it expects (its own context
+    form); kept in the run's folder so ``--resume`` does not score the train split again."""
+    saved = work / "teacher_targets.json"
+    key = {"teacher": teacher, "sentences": [e.text for e in examples]}
+    if saved.is_file():
+        stored = json.loads(saved.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return stored["targets"]
+    log(f"scoring {len(examples)} train sentences with the teacher {teacher} …")
+    classifier = load_classifier(teacher)
+    probabilities = classifier.predict([e.text for e in examples], contexts=contexts_of(examples))
+    targets = [[p[label] for label in LABELS] for p in probabilities]
+    saved.write_text(json.dumps({"key": key, "targets": targets}, ensure_ascii=False), encoding="utf-8")
+    return targets
+
+
 def _dataset(examples: list[Example], contexts: list[str], tokenizer, max_length: int, inputs: InputSpec):
     """Tokenised exactly as ``nuchter.classify`` feeds a sentence at scoring time."""
     from datasets import Dataset
@@ -144,9 +174,16 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
     class WeightedTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
+            soft = inputs.pop("teacher", None)
             outputs = model(**inputs)
-            loss_weights = torch.tensor(weights, device=outputs.logits.device, dtype=outputs.logits.dtype)
+            loss_weights = None
+            if config.class_weighting:
+                loss_weights = torch.tensor(weights, device=outputs.logits.device, dtype=outputs.logits.dtype)
             loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=loss_weights)
+            if soft is not None:
+                # The teacher was trained class-weighted too, so its soft targets carry the same priors.
+                distilled = -(soft.to(outputs.logits.dtype) * outputs.logits.log_softmax(-1)).sum(-1).mean()
+                loss = (1 - config.distill_weight) * loss + config.distill_weight * distilled
             return (loss, outputs) if return_outputs else loss
 
     def compute_metrics(prediction):
@@ -181,13 +218,13 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        remove_unused_columns=not config.teacher,  # the collator must pass the teacher's targets through
         train_sampling_strategy="group_by_length" if config.length_buckets else "random",
         **_device_settings(),
     )
     callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     callbacks.append(_StderrProgress(progress, log))
-    trainer_class = WeightedTrainer if config.class_weighting else Trainer
-    trainer = trainer_class(
+    trainer = WeightedTrainer(
         model=network,
         args=arguments,
         train_dataset=train_set,
@@ -257,10 +294,14 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
                              heads=config.scratch_heads, max_positions=max(config.max_length, 128), seed=config.seed)
     else:
         tokenizer, network = _load_base(config, [e.text for e in train_examples], log)
+        if config.layers:
+            keep_layers(network, config.layers)
     if config.freeze_embeddings and not config.from_scratch:
         network.get_input_embeddings().weight.requires_grad_(False)
-    inputs = InputSpec(prefix=config.prefix, context=config.context)
+    inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words)
     train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
+    if config.teacher:
+        train_set = train_set.add_column("teacher", teacher_targets(config.teacher, train_examples, log, work))
     dev_set = _dataset(dev_examples, contexts_of(dev_examples), tokenizer, config.max_length, inputs)
     trainer = _make_trainer(
         config, network, tokenizer, train_set, dev_set, work, class_weights(train_examples), progress, log
