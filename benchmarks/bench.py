@@ -11,7 +11,9 @@ measures, each in a fresh process:
      a second segment: about three times the tokens);
   3. a *batched* `transformers.pipeline("text-classification", batch_size=32)`
      over the same sentences, alone, on the same fine-tuned model in PyTorch
-     fp32 (the torch folder `python -m nuchter.training.build_builtin` leaves in the cache);
+     fp32 (the torch folder `python -m nuchter.training.build_builtin` leaves in the cache),
+     and beside it nuchter's own `predict()` on the same sentences, model load
+     excluded for both (like for like; `scan` also pays start-up and I/O);
   4. `nuchter scan --model builtin-fast` (the linear n-gram model);
   5. the start-up of `nuchter score "<one paragraph>"` with the built-in model.
 Targets: encoder >= 300 sentences/s (>= 200 with context) and >= 3x the
