@@ -171,7 +171,9 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
 
     from nuchter.training.metrics import compute
 
-    class WeightedTrainer(Trainer):
+    class NuchterTrainer(Trainer):
+        """Cross-entropy, class-weighted when the config says so, mixed with a teacher's soft targets."""
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             soft = inputs.pop("teacher", None)
@@ -224,7 +226,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
     )
     callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     callbacks.append(_StderrProgress(progress, log))
-    trainer = WeightedTrainer(
+    trainer = NuchterTrainer(
         model=network,
         args=arguments,
         train_dataset=train_set,
