@@ -94,4 +94,11 @@ def load_classifier(
     tokenizer, network = load_transformers(source, local=local, threads=threads)
     network.eval()
     labels = label_order(network.config.id2label)
-    return Classifier(name, tokenizer, network, labels, InputSpec.from_config(network.config.to_dict()))
+    inputs = InputSpec.from_config(network.config.to_dict())
+    if inputs.context == "vectors":
+        if not local:
+            raise ModelError(f"{name} reads page context as vectors; download it and pass its folder")
+        from nuchter.vector_heads import with_heads
+
+        network = with_heads(network, Path(source))
+    return Classifier(name, tokenizer, network, labels, inputs)

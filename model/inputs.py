@@ -2,8 +2,9 @@
 
 A fine-tuned model records its input form in ``config.json`` under
 ``nuchter_inputs``: a text prefix (e5 encoders were trained with
-``"query: "``), whether the neighbouring sentences go in as a second segment,
-and the softmax temperature fitted on dev so that ``confidence`` is a
+``"query: "``), how the neighbouring sentences go in (as a second segment, or
+as their own sentence vectors through small heads: ``vectors``, which encodes
+every sentence once), and the softmax temperature fitted on dev so that ``confidence`` is a
 calibrated probability. Models without the block get plain sentences.
 """
 
@@ -13,14 +14,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 CONFIG_KEY = "nuchter_inputs"
-CONTEXTS = ("none", "neighbours")
+CONTEXTS = ("none", "neighbours", "vectors")
+NEIGHBOUR_BREAK = "\n"
+"""Between the sentence before and the one after in a context string, so that a model reading
+neighbours as vectors can look each one up; a second segment reads it as a space."""
+HEADS_FILE = "neighbour_heads.safetensors"
+"""Beside a 'vectors' model's weights: what the sentence before and after add to its logits."""
 
 
 @dataclass(frozen=True)
 class InputSpec:
     prefix: str = ""
     context: str = "none"
-    """'neighbours': the previous and next sentence of the page, as a second segment."""
+    """'neighbours': the previous and next sentence of the page, as a second segment;
+    'vectors': each sentence encoded alone, its logits plus linear heads on its neighbours' vectors."""
     temperature: float = 1.0
     context_words: int = 0
     """Words of the context kept (its first and last halves); 0 keeps all of it."""
@@ -46,16 +53,77 @@ class InputSpec:
     def uses_context(self) -> bool:
         return self.context != "none"
 
+    @property
+    def pairs(self) -> bool:
+        """Context goes in as a second segment of every input."""
+        return self.context == "neighbours"
+
     def first(self, texts: Sequence[str]) -> list[str]:
         return [self.prefix + t for t in texts]
 
     def second(self, texts: Sequence[str], contexts: Sequence[str] | None) -> list[str] | None:
-        """Second segments, or None when this model takes sentences alone."""
-        if not self.uses_context:
+        """Second segments, or None when this model encodes sentences alone."""
+        if not self.pairs:
             return None
         if contexts is None:
             contexts = [""] * len(texts)
-        return [shorten(c, self.context_words) or "-" for c in contexts]
+        return [shorten(" ".join(p for p in split_neighbours(c) if p), self.context_words) or "-" for c in contexts]
+
+
+def split_neighbours(context: str) -> tuple[str, str]:
+    """The sentence before and the one after; a context without the break (labelled by hand)
+    counts as all before.
+
+    >>> split_neighbours("A.\\nC.")
+    ('A.', 'C.')
+    """
+    before, _, after = context.partition(NEIGHBOUR_BREAK)
+    return before, after
+
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """Which distinct sentences a 'vectors' model encodes, and where each input's own sentence and
+    its neighbours are among them (-1: none). Sentences shared as neighbours are encoded once."""
+
+    unique: list[str]
+    own: list[int]
+    before: list[int]
+    after: list[int]
+
+
+def vector_plan(texts: Sequence[str], contexts: Sequence[str] | None) -> VectorPlan:
+    index: dict[str, int] = {}
+
+    def at(text: str) -> int:
+        if not text:
+            return -1
+        return index.setdefault(text, len(index))
+
+    own = [at(t) for t in texts]
+    parts = [split_neighbours(c) for c in contexts] if contexts is not None else [("", "")] * len(texts)
+    before = [at(b) for b, _ in parts]
+    after = [at(a) for _, a in parts]
+    return VectorPlan(list(index), own, before, after)
+
+
+def combine(plan: VectorPlan, parts, temperature: float = 1.0):
+    """Probabilities per input from ``parts`` (one row per distinct sentence: its own logits, then what
+    it adds as the sentence before, then as the one after): the same sums as in training."""
+    import numpy as np
+
+    parts = np.asarray(parts, dtype=np.float32)
+    width = parts.shape[1] // 3
+    own, as_before, as_after = parts[:, :width], parts[:, width : 2 * width], parts[:, 2 * width :]
+    logits = own[plan.own].copy()
+    for rows, part in ((plan.before, as_before), (plan.after, as_after)):
+        rows = np.asarray(rows, dtype=np.int64)
+        present = rows >= 0
+        logits[present] += part[rows[present]]
+    logits = logits / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    probabilities = np.exp(logits)
+    return probabilities / probabilities.sum(axis=-1, keepdims=True)
 
 
 def shorten(context: str, words: int) -> str:
@@ -81,13 +149,14 @@ def wants_context(classifier) -> bool:
 
 
 def neighbours(sentences: Sequence[str]) -> list[str]:
-    """Each sentence's page context: the sentence before and the one after.
+    """Each sentence's page context: the sentence before and the one after, a line break between.
 
     >>> neighbours(["A.", "B.", "C."])
-    ['B.', 'A. C.', 'B.']
+    ['\\nB.', 'A.\\nC.', 'B.\\n']
     """
+    flat = [" ".join(s.split(NEIGHBOUR_BREAK)) for s in sentences]  # one break per context, no more
     out = []
-    for i in range(len(sentences)):
-        around = sentences[max(0, i - 1) : i] + sentences[i + 1 : i + 2]
-        out.append(" ".join(around))
+    for i in range(len(flat)):
+        before, after = (flat[i - 1] if i else ""), (flat[i + 1] if i + 1 < len(flat) else "")
+        out.append(before + NEIGHBOUR_BREAK + after if before or after else "")
     return out

@@ -82,10 +82,15 @@ def in_length_order(
     ``score`` gets the indices of one batch and returns one probability row per index,
     in the model's column order ``labels``.
     """
+    return [by_label(labels, row) for row in rows_in_length_order(lengths, batch_size, score)]
+
+
+def rows_in_length_order(lengths: Sequence[int], batch_size: int, score: Callable[[list[int]], Sequence]) -> list:
+    """What ``score`` returns per item, run on batches of similar length, in input order."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    out: list[dict[str, float] | None] = [None] * len(lengths)
+    out: list = [None] * len(lengths)
     for begin in range(0, len(order), batch_size):
         chunk = order[begin : begin + batch_size]
         for i, row in zip(chunk, score(chunk)):
-            out[i] = by_label(labels, row)
-    return out  # type: ignore[return-value]
+            out[i] = row
+    return out

@@ -24,16 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from nuchter.modeldir import WEIGHT_FILES, check_model_dir, in_length_order, label_order, prebuilt_onnx
+from nuchter.modeldir import (WEIGHT_FILES, by_label, check_model_dir, in_length_order, label_order, prebuilt_onnx,
+                              rows_in_length_order)
 from nuchter.errors import ModelError
-from nuchter.inputs import InputSpec
+from nuchter.inputs import HEADS_FILE, InputSpec, combine, vector_plan
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+VECTOR_OUTPUTS = ("logits", "as_before", "as_after")
+"""A 'vectors' model's graph: each sentence's own logits and what it adds to its neighbours'."""
 
-EXPORT_FORMAT = "2"
+EXPORT_FORMAT = "3"
 """Part of the cache key: bump it when the export changes so old caches are ignored."""
 
 CACHE_ENV = "NUCHTER_ONNX_CACHE"
@@ -132,6 +135,12 @@ def export_onnx(
             "they do not belong together"
         )
     network.eval()
+    outputs = ["logits"]
+    if InputSpec.from_config(network.config.to_dict()).context == "vectors":
+        from nuchter.vector_heads import Parts, with_heads
+
+        network = Parts(with_heads(network, model_dir))  # the neighbours' heads run in the graph too
+        outputs = list(VECTOR_OUTPUTS)
 
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(network.forward).parameters:
@@ -172,7 +181,7 @@ def export_onnx(
                 (),
                 kwargs=example,
                 input_names=names,
-                output_names=["logits"],
+                output_names=outputs,
                 opset_version=opset,
                 dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
                 dynamo=True,
@@ -272,6 +281,8 @@ class OnnxClassifier:
         """
         if not texts:
             return []
+        if self.inputs.context == "vectors":
+            return self._predict_vectors(texts, contexts, batch_size, max_length)
         encodings = self._tokenize(texts, max_length, contexts)
 
         def score(chunk: list[int]) -> list[list[float]]:
@@ -287,6 +298,21 @@ class OnnxClassifier:
 
         return in_length_order([len(e.ids) for e in encodings], batch_size, score, self.labels)
 
+    def _predict_vectors(self, texts, contexts, batch_size: int, max_length: int) -> list[dict[str, float]]:
+        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
+        plan = vector_plan(texts, contexts)
+        encodings = self._tokenize(plan.unique, max_length)
+
+        def parts(chunk: list[int]) -> np.ndarray:
+            try:
+                outputs = self.session.run(list(VECTOR_OUTPUTS), self._batch([encodings[i] for i in chunk]))
+            except Exception as exc:
+                raise ModelError(f"ONNX inference failed for {self.name}: {_reason(exc)}") from None
+            return np.concatenate([o.astype(np.float32) for o in outputs], axis=-1)
+
+        rows = rows_in_length_order([len(e.ids) for e in encodings], batch_size, parts)
+        return [by_label(self.labels, row) for row in combine(plan, rows, self.inputs.temperature).tolist()]
+
 
 def _weight_files(model_dir: Path) -> list[Path]:
     files = [model_dir / f for f in WEIGHT_FILES if (model_dir / f).is_file()]
@@ -297,7 +323,7 @@ def _weight_files(model_dir: Path) -> list[Path]:
 def _source_files(model_dir: Path) -> list[Path]:
     """What an export is made from: changing any of these makes it stale."""
     tokenizer = [model_dir / f for f in (TOKENIZER_FILE, "tokenizer_config.json")]
-    present = [p for p in tokenizer if p.is_file()]
+    present = [p for p in [*tokenizer, model_dir / HEADS_FILE] if p.is_file()]
     return [model_dir / "config.json", *_weight_files(model_dir), *present]
 
 
@@ -413,6 +439,7 @@ def load_onnx_classifier(
         raise ModelError(
             f"cannot load ONNX model {path}: {_reason(exc)}; delete it to export again"
         ) from None
-    if "logits" not in {o.name for o in session.get_outputs()}:
-        raise ModelError(f"ONNX model {path} has no 'logits' output; delete it to export again")
+    needed = VECTOR_OUTPUTS if inputs.context == "vectors" else ("logits",)
+    if missing := [n for n in needed if n not in {o.name for o in session.get_outputs()}]:
+        raise ModelError(f"ONNX model {path} has no {', '.join(map(repr, missing))} output; delete it to export again")
     return OnnxClassifier(name, tokenizer, session, labels, inputs)

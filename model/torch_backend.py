@@ -11,8 +11,8 @@ import unicodedata
 from collections.abc import Sequence
 
 from nuchter.errors import ModelError
-from nuchter.inputs import InputSpec
-from nuchter.modeldir import in_length_order
+from nuchter.inputs import InputSpec, combine, vector_plan
+from nuchter.modeldir import by_label, in_length_order, rows_in_length_order
 
 
 class Classifier:
@@ -42,6 +42,8 @@ class Classifier:
         import torch
 
         texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
+        if self.inputs.context == "vectors":
+            return self._predict_vectors(texts, contexts, batch_size, max_length)
         first = self.inputs.first(texts)
         second = self.inputs.second(texts, contexts)
 
@@ -61,6 +63,26 @@ class Classifier:
         lengths = [len(first[i]) + (len(second[i]) if second else 0) for i in range(len(texts))]
         with torch.inference_mode():
             return in_length_order(lengths, batch_size, score, self.labels)
+
+    def _predict_vectors(self, texts, contexts, batch_size: int, max_length: int) -> list[dict[str, float]]:
+        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
+        import torch
+
+        if contexts is not None:
+            contexts = [unicodedata.normalize("NFC", c) for c in contexts]
+        plan = vector_plan(texts, contexts)
+        first = self.inputs.first(plan.unique)
+
+        def parts(chunk: list[int]):
+            encoded = self.tokenizer([first[i] for i in chunk], padding=True, truncation=True,
+                                     max_length=max_length, return_tensors="pt")
+            encoded = {k: v.to(self.network.network.device) for k, v in encoded.items()}
+            return torch.cat([p.float() for p in self.network.parts(**encoded)], dim=-1).cpu().numpy()
+
+        with torch.inference_mode():
+            rows = rows_in_length_order([len(t) for t in first], batch_size, parts)
+        probabilities = combine(plan, rows, self.inputs.temperature) if rows else None
+        return [by_label(self.labels, row) for row in probabilities.tolist()] if rows else []
 
 
 def load_transformers(source: str, *, local: bool, threads: int | None = None):

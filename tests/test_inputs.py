@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nuchter.classify import load_classifier
-from nuchter.inputs import CONFIG_KEY, InputSpec, neighbours, shorten
+from nuchter.inputs import CONFIG_KEY, HEADS_FILE, InputSpec, combine, neighbours, shorten, split_neighbours, vector_plan
 from nuchter.labels import LABELS
 from nuchter.onnx_backend import ONNX_DIR
 
@@ -23,9 +23,37 @@ PAGE = [
 
 
 def test_neighbours_are_the_sentences_around():
-    assert neighbours(["A.", "B.", "C."]) == ["B.", "A. C.", "B."]
+    assert neighbours(["A.", "B.", "C."]) == ["\nB.", "A.\nC.", "B.\n"]
     assert neighbours(["Alleen."]) == [""]
     assert neighbours([]) == []
+    assert [split_neighbours(c) for c in neighbours(["A.", "B\nB.", "C."])] == [("", "B B."), ("A.", "C."), ("B B.", "")]
+
+
+def test_a_second_segment_reads_the_neighbours_as_one_text():
+    spec = InputSpec(context="neighbours")
+    assert spec.second(["A.", "B.", "C."], neighbours(["A.", "B.", "C."])) == ["B.", "A. C.", "B."]
+    assert spec.second(["Zin."], ["met de hand gelabeld"]) == ["met de hand gelabeld"]
+    assert InputSpec(context="vectors").second(["A."], ["\nB."]) is None  # vectors: no second segment
+
+
+def test_a_vector_plan_encodes_every_distinct_sentence_once():
+    page = ["A.", "B.", "A.", "C."]
+    plan = vector_plan(page, neighbours(page))
+    assert plan.unique == ["A.", "B.", "C."]
+    assert plan.own == [0, 1, 0, 2] and plan.before == [-1, 0, 1, 0] and plan.after == [1, 0, 2, -1]
+    alone = vector_plan(page, None)
+    assert alone.before == alone.after == [-1] * 4
+
+
+def test_combined_logits_are_own_plus_what_the_neighbours_add():
+    own = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+    as_before = np.array([[0, 0, 0, 2.0], [0, 0, 0, 0], [0, 0, 0, 0]])  # A says: the next one is promotional
+    as_after = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0.5, 0, 0, 0]])
+    page = ["A.", "B.", "C."]
+    probabilities = combine(vector_plan(page, neighbours(page)), np.hstack([own, as_before, as_after]), temperature=0.5)
+    expected_logits = np.array([[1.0, 0, 0, 0], [0.5, 1.0, 0, 2.0], [0, 0, 1.0, 0]]) / 0.5
+    expected = np.exp(expected_logits) / np.exp(expected_logits).sum(1, keepdims=True)
+    assert np.allclose(probabilities, expected)
 
 
 def test_spec_reads_its_block_and_refuses_nonsense():
@@ -131,3 +159,54 @@ def test_score_text_feeds_page_neighbours_but_lines_stand_alone(tiny_model, tmp_
     score_text(" ".join(PAGE), model=clf)
     score_text("\n".join(PAGE), model=clf, config=ScoreConfig(lines=True))
     assert seen[0] == neighbours(PAGE) and seen[1] is None
+
+
+def _with_vector_heads(source: Path, target: Path, seed: int = 0) -> Path:
+    """The tiny model as a 'vectors' model with random neighbour heads."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from nuchter.vector_heads import NeighbourHeads
+
+    _with_inputs(source, target, prefix="query: ", context="vectors")
+    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target))
+    torch.manual_seed(seed)
+    for layer in (heads.as_before, heads.as_after):
+        torch.nn.init.normal_(layer.weight, std=2.0)
+    heads.save(target)
+    config = json.loads((target / "config.json").read_text())  # save_pretrained keeps the block; check it
+    assert config[CONFIG_KEY]["context"] == "vectors"
+    return target
+
+
+@pytest.mark.slow
+def test_neighbour_vectors_change_the_answer_the_same_way_in_torch_and_onnx(tiny_model, tmp_path):
+    model = _with_vector_heads(tiny_model, tmp_path / "vec")
+    torch_clf = load_classifier(str(model), backend="torch")
+    onnx_clf = load_classifier(str(model), backend="onnx", int8=False)
+    contexts = neighbours(PAGE)
+    with_torch = _matrix(torch_clf.predict(PAGE, contexts=contexts))
+    assert np.abs(with_torch - _matrix(onnx_clf.predict(PAGE, contexts=contexts))).max() < 1e-4
+    alone = _matrix(torch_clf.predict(PAGE))
+    assert np.abs(with_torch - alone).max() > 1e-3  # the neighbours reach the answer
+    # A sentence scored apart from its page, with its context, gets what it gets on the page.
+    apart = _matrix(onnx_clf.predict(PAGE[1:2], contexts=contexts[1:2]))
+    assert np.abs(apart[0] - with_torch[1]).max() < 1e-4
+    # Without the heads file the model is not what was trained: refuse it.
+    (model / HEADS_FILE).unlink()
+    with pytest.raises(Exception, match=HEADS_FILE):
+        load_classifier(str(model), backend="torch")
+
+
+def test_vector_heads_refuse_an_encoder_without_a_pooler():
+    from torch import nn
+
+    from nuchter.errors import ModelError
+    from nuchter.vector_heads import NeighbourHeads
+
+    class NoPooler(nn.Module):
+        base_model = nn.Module()
+        classifier = nn.Linear(4, 4)
+
+    with pytest.raises(ModelError, match="pooler"):
+        NeighbourHeads(NoPooler())

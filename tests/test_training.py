@@ -192,6 +192,25 @@ def test_a_distilled_student_keeps_fewer_layers_and_a_shorter_context(small_data
     assert distilled != undistilled, "the teacher's targets changed nothing"
 
 
+def test_a_vectors_model_trains_its_neighbour_heads_and_scores_pages(small_data, tiny_model, tmp_path):
+    from nuchter.classify import load_classifier
+    from safetensors.numpy import load_file
+
+    from nuchter.inputs import HEADS_FILE
+
+    config = TrainConfig(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
+                         early_stopping_patience=0, context="vectors")
+    out = train(config, [small_data], output=tmp_path / "vec", progress=False, log=lambda m: None)
+    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == "vectors"
+    heads = load_file(str(out.path / HEADS_FILE))
+    assert set(heads) == {"as_before", "as_after"}
+    assert all(abs(w).max() > 0 for w in heads.values()), "the heads start at zero: training never reached them"
+    page = "Tarieven en vergoedingen. Een intake duurt negentig minuten. Het bewijs is nog beperkt."
+    result = score_text(page, model=str(out.path))
+    assert len(result.sentences) == 3 and all(s.label in LABELS for s in result.sentences)
+    assert load_classifier(str(out.path), backend="torch").name == str(out.path)
+
+
 def test_layers_beyond_the_base_are_refused(small_data, tiny_model, tmp_path):
     with pytest.raises(NuchterError, match="cannot keep 5"):
         train(TrainConfig(base_model=str(tiny_model), max_steps=1, layers=5), [small_data],

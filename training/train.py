@@ -135,12 +135,68 @@ def _dataset(examples: list[Example], contexts: list[str], tokenizer, max_length
     second = inputs.second(texts, contexts)
     if second is not None:
         rows["second"] = second
+    if inputs.context == "vectors":  # the collator finds each sentence's neighbours in its batch
+        rows["document"], rows["position"] = _places(examples)
     data = Dataset.from_dict(rows)
     return data.map(
         lambda batch: tokenizer(batch["first"], batch.get("second"), truncation=True, max_length=max_length),
         batched=True,
         remove_columns=[c for c in ("first", "second") if c in rows],
     )
+
+
+def _places(examples: list[Example]) -> tuple[list[int], list[int]]:
+    """Each sentence's document (as a number) and place in it, in file order."""
+    numbers: dict[str, int] = {}
+    seen: Counter = Counter()
+    documents, positions = [], []
+    for e in examples:
+        documents.append(numbers.setdefault(e.doc_id, len(numbers)))
+        positions.append(seen[e.doc_id])
+        seen[e.doc_id] += 1
+    return documents, positions
+
+
+def _neighbour_collator(tokenizer):
+    """Pads like the default collator and adds where each sentence's neighbours are in the batch."""
+    from transformers import DataCollatorWithPadding
+
+    from nuchter.vector_heads import neighbour_indices
+
+    pad = DataCollatorWithPadding(tokenizer)
+
+    def collate(features):
+        documents = [f.pop("document") for f in features]
+        positions = [f.pop("position") for f in features]
+        batch = pad(features)
+        batch["before"], batch["after"] = neighbour_indices(documents, positions)
+        return batch
+
+    return collate
+
+
+def _document_order(dataset, seed: int):
+    """Whole documents in turn, in random order, so most sentences have their neighbours in the batch."""
+    import torch
+
+    members: dict[int, list[int]] = {}
+    for i, document in enumerate(dataset["document"]):
+        members.setdefault(document, []).append(i)
+    groups = list(members.values())
+
+    class DocumentOrder(torch.utils.data.Sampler):
+        epoch = 0
+
+        def __len__(self):
+            return len(dataset)
+
+        def __iter__(self):
+            generator = torch.Generator().manual_seed(seed + self.epoch)
+            self.epoch += 1
+            for g in torch.randperm(len(groups), generator=generator).tolist():
+                yield from groups[g]
+
+    return DocumentOrder()
 
 
 def predict_labels(classifier, examples: list[Example]) -> list[int]:
@@ -171,6 +227,8 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
 
     from nuchter.training.metrics import compute
 
+    vectors = config.context == "vectors"
+
     class NuchterTrainer(Trainer):
         """Cross-entropy, class-weighted when the config says so, mixed with a teacher's soft targets."""
 
@@ -187,6 +245,11 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
                 distilled = -(soft.to(outputs.logits.dtype) * outputs.logits.log_softmax(-1)).sum(-1).mean()
                 loss = (1 - config.distill_weight) * loss + config.distill_weight * distilled
             return (loss, outputs) if return_outputs else loss
+
+        def _get_train_sampler(self, train_dataset=None):
+            if vectors:
+                return _document_order(train_dataset if train_dataset is not None else self.train_dataset, config.seed)
+            return super()._get_train_sampler(train_dataset)
 
     def compute_metrics(prediction):
         predicted = prediction.predictions.argmax(-1).tolist()
@@ -220,7 +283,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
-        remove_unused_columns=not config.teacher,  # the collator must pass the teacher's targets through
+        remove_unused_columns=not (config.teacher or vectors),  # the collator needs the teacher's targets, the places
         train_sampling_strategy="group_by_length" if config.length_buckets else "random",
         **_device_settings(),
     )
@@ -232,7 +295,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         train_dataset=train_set,
         eval_dataset=dev_set,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=_neighbour_collator(tokenizer) if vectors else DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
@@ -300,6 +363,10 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
             keep_layers(network, config.layers)
     if config.freeze_embeddings and not config.from_scratch:
         network.get_input_embeddings().weight.requires_grad_(False)
+    if config.context == "vectors":
+        from nuchter.vector_heads import NeighbourHeads
+
+        network = NeighbourHeads(network)
     inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words)
     train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
     if config.teacher:
@@ -373,7 +440,10 @@ def train(
             f"{calibration['dev_ece_after']:.3f}")
     final = work / "model"
     setattr(trainer.model.config, "nuchter_inputs", inputs.to_config())
-    trainer.save_model(str(final))
+    if config.context == "vectors":
+        trainer.model.save(final)
+    else:
+        trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     (final / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config is saved as JSON below
     # Metrics describe the model itself (PyTorch, full precision); `nuchter evaluate --backend`
