@@ -55,13 +55,24 @@ def corpus_sentences() -> list[str]:
     return sentences
 
 
+def draws(sentences: list[str], count: int, rng: random.Random) -> list[str]:
+    """``count`` sentences in random order, none twice until all have been used: a model that encodes a
+    repeated sentence once (page context as vectors) must not gain from repeats real pages rarely have."""
+    out: list[str] = []
+    while len(out) < count:
+        pool = list(sentences)
+        rng.shuffle(pool)
+        out += pool[: count - len(out)]
+    return out
+
+
 def generate_corpus(folder: Path, documents: int, per_document: int, seed: int = 7) -> int:
     """Documents made of the project's own sentences, shuffled; returns the sentence count."""
-    sentences = corpus_sentences()
     rng = random.Random(seed)
+    drawn = iter(draws(corpus_sentences(), documents * per_document, rng))
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(documents):
-        body = " ".join(rng.choice(sentences) for _ in range(per_document))
+        body = " ".join(next(drawn) for _ in range(per_document))
         (folder / f"doc{i:04}.txt").write_text(body + "\n", encoding="utf-8")
     return documents * per_document
 

@@ -35,11 +35,12 @@ BUILTIN = ROOT / "model" / "builtin"
 
 
 def paragraphs(count: int, seed: int = 11) -> list[str]:
-    from bench import corpus_sentences  # benchmarks/ is on sys.path when this runs as a script
+    from bench import corpus_sentences, draws  # benchmarks/ is on sys.path when this runs as a script
 
-    sentences = corpus_sentences()
     rng = random.Random(seed)
-    return [" ".join(rng.choice(sentences) for _ in range(rng.randint(5, 15))) for _ in range(count)]
+    lengths = [rng.randint(5, 15) for _ in range(count)]
+    drawn = iter(draws(corpus_sentences(), sum(lengths), rng))
+    return [" ".join(next(drawn) for _ in range(n)) for n in lengths]
 
 
 def start_server(max_wait_ms: float) -> tuple[subprocess.Popen, str, int]:

@@ -18,9 +18,14 @@ from nuchter.errors import ModelError
 from nuchter.inputs import HEADS_FILE
 
 
-def _check(network) -> None:
+def supports(network) -> bool:
+    """BERT-like: a pooled sentence vector and a linear head on it (RoBERTa's classifiers have neither)."""
     base = getattr(network, "base_model", None)
-    if getattr(base, "pooler", None) is None or not isinstance(getattr(network, "classifier", None), nn.Linear):
+    return getattr(base, "pooler", None) is not None and isinstance(getattr(network, "classifier", None), nn.Linear)
+
+
+def _check(network) -> None:
+    if not supports(network):
         raise ModelError(
             f"context 'vectors' needs a BERT-like classifier with a pooler and a linear head; "
             f"{type(network).__name__} has none (use --context neighbours)"

@@ -69,3 +69,35 @@ def test_pack_refuses_a_model_that_does_not_beat_the_linear_one(tiny_classifier,
     with pytest.raises(SystemExit, match="not shipped"):
         _pack(tiny_classifier, small_data, tmp_path, monkeypatch, linear_seed_f1=0.99, words=[])
     assert not (tmp_path / "builtin").exists()
+
+
+@pytest.mark.slow
+def test_pack_ships_a_vectors_model_with_its_heads_in_the_graph(tiny_classifier, small_data, tmp_path, monkeypatch):  # noqa: F811
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from nuchter.classify import load_classifier
+    from nuchter.inputs import CONFIG_KEY, HEADS_FILE, InputSpec, neighbours
+    from nuchter.labels import LABELS
+    from nuchter.vector_heads import NeighbourHeads
+
+    source = tmp_path / "vectors"
+    shutil.copytree(tiny_classifier, source)
+    config = json.loads((source / "config.json").read_text())
+    config[CONFIG_KEY] = InputSpec(context="vectors").to_config()
+    (source / "config.json").write_text(json.dumps(config))
+    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(source))
+    torch.manual_seed(1)
+    for layer in (heads.as_before, heads.as_after):
+        torch.nn.init.normal_(layer.weight, std=2.0)
+    heads.save(source)
+    _pack(source, small_data, tmp_path, monkeypatch, linear_seed_f1=-1.0, words=["kat", "alles"])
+    out = tmp_path / "builtin"
+    assert not (out / HEADS_FILE).exists() and (tmp_path / "torch-copy" / HEADS_FILE).is_file()
+    served, full = load_classifier(str(out)), load_classifier(str(tmp_path / "torch-copy"), backend="torch")
+    page = ["De kat geneest alles.", "Het bewijs is beperkt.", "Bestel nu."]
+    matrix = lambda rows: np.array([[r[label] for label in LABELS] for r in rows])  # noqa: E731
+    with_context = matrix(served.predict(page, contexts=neighbours(page)))
+    assert np.abs(with_context - matrix(full.predict(page, contexts=neighbours(page)))).max() < 0.05  # int8
+    assert np.abs(with_context - matrix(served.predict(page))).max() > 1e-3  # the heads are in the graph

@@ -178,7 +178,7 @@ def test_a_distilled_student_keeps_fewer_layers_and_a_shorter_context(small_data
     messages = []
     common = dict(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
                   early_stopping_patience=0,
-                  layers=1, context_words=4, calibrate=False)
+                  layers=1, context="neighbours", context_words=4, calibrate=False)
     student = train(TrainConfig(**common, teacher=str(tiny_linear), distill_weight=1.0), [small_data],
                     output=tmp_path / "student", progress=False, log=messages.append)
     config = json.loads((student.path / "config.json").read_text())
@@ -211,6 +211,27 @@ def test_a_vectors_model_trains_its_neighbour_heads_and_scores_pages(small_data,
     assert load_classifier(str(out.path), backend="torch").name == str(out.path)
 
 
+def test_a_base_without_a_pooled_vector_gets_its_neighbours_as_a_second_segment(small_data, tiny_model, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    base = tmp_path / "roberta"
+    RobertaForSequenceClassification(RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=130, type_vocab_size=2, pad_token_id=tokenizer.pad_token_id)).save_pretrained(base)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy2(tiny_model / name, base / name)
+    messages = []
+    config = TrainConfig(base_model=str(base), max_steps=2, batch_size=8, max_length=32, early_stopping_patience=0,
+                         context="vectors", calibrate=False)
+    out = train(config, [small_data], output=tmp_path / "r", progress=False, log=messages.append)
+    assert any("second segment instead" in m for m in messages)
+    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == "neighbours"
+    assert json.loads((out.path / "training_config.json").read_text())["context"] == "neighbours"
+
+
 def test_layers_beyond_the_base_are_refused(small_data, tiny_model, tmp_path):
     with pytest.raises(NuchterError, match="cannot keep 5"):
         train(TrainConfig(base_model=str(tiny_model), max_steps=1, layers=5), [small_data],
@@ -230,7 +251,8 @@ def test_teacher_targets_are_kept_for_a_resumed_run(small_data, tiny_linear, tmp
     assert len(other) == 5 and sum("scoring" in m for m in messages) == 2
 
 
-@pytest.mark.parametrize("bad", [{"layers": -1}, {"context_words": -3}, {"distill_weight": 1.5}])
+@pytest.mark.parametrize("bad", [{"layers": -1}, {"context_words": -3}, {"distill_weight": 1.5},
+                                 {"context_words": 8, "context": "vectors"}])
 def test_speed_settings_refuse_nonsense(bad):
     with pytest.raises(NuchterError, match=next(iter(bad))):
         TrainConfig(**bad)

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from nuchter import store
@@ -338,7 +338,8 @@ def _StderrProgress(show_bar: bool, log):
 
 
 def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoint: str | None, progress: bool, log):
-    """Build or load the network, then train it; returns the trainer (best model loaded), tokenizer and inputs."""
+    """Build or load the network, then train it; returns the trainer (best model loaded), tokenizer, inputs,
+    the dev set and the config as run (a base that cannot read vectors gets its neighbours as a second segment)."""
     import datasets
     import torch
     import transformers
@@ -364,9 +365,14 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
     if config.freeze_embeddings and not config.from_scratch:
         network.get_input_embeddings().weight.requires_grad_(False)
     if config.context == "vectors":
-        from nuchter.vector_heads import NeighbourHeads
+        from nuchter.vector_heads import NeighbourHeads, supports
 
-        network = NeighbourHeads(network)
+        if supports(network):
+            network = NeighbourHeads(network)
+        else:
+            log(f"{type(network).__name__} has no pooled sentence vector for --context vectors; "
+                "feeding the neighbours as a second segment instead")
+            config = replace(config, context="neighbours")
     inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words)
     train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
     if config.teacher:
@@ -377,13 +383,11 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
     )
     (work / "training_config.json").write_text(config.to_json() + "\n", encoding="utf-8")
     trainer.train(resume_from_checkpoint=checkpoint)
-    return trainer, tokenizer, inputs, dev_set
+    return trainer, tokenizer, inputs, dev_set, config
 
 
 def _calibrate(trainer, inputs: InputSpec, dev_set, test_set) -> tuple[InputSpec, dict]:
     """Fit the softmax temperature on dev; report ECE before and after on dev and test."""
-    from dataclasses import replace
-
     from nuchter.training.calibration import calibration_report
 
     dev, test = trainer.predict(dev_set), trainer.predict(test_set)
@@ -426,7 +430,8 @@ def train(
     target, work, checkpoint = _prepare_work(output, name, resume)
     started = time.time()
     try:
-        trainer, tokenizer, inputs, dev_set = _fit(config, train_examples, dev_examples, work, checkpoint, progress, log)
+        trainer, tokenizer, inputs, dev_set, config = _fit(config, train_examples, dev_examples, work, checkpoint,
+                                                           progress, log)
     except BaseException:
         if _latest_checkpoint(work) is None:  # nothing worth resuming: leave no trace
             shutil.rmtree(work, ignore_errors=True)
