@@ -41,7 +41,13 @@ class Classifier:
         """
         import torch
 
-        texts = [unicodedata.normalize("NFC", t) for t in texts]  # decomposed accents would become [UNK]
+        if not texts:
+            return []
+        # Decomposed accents would become [UNK]; contexts too, and a 'vectors' model looks its
+        # neighbours up among the sentences, so both must be normalised alike.
+        texts = [unicodedata.normalize("NFC", t) for t in texts]
+        if contexts is not None:
+            contexts = [unicodedata.normalize("NFC", c) for c in contexts]
         if self.inputs.context == "vectors":
             return self._predict_vectors(texts, contexts, batch_size, max_length)
         first = self.inputs.first(texts)
@@ -68,8 +74,6 @@ class Classifier:
         """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
         import torch
 
-        if contexts is not None:
-            contexts = [unicodedata.normalize("NFC", c) for c in contexts]
         plan = vector_plan(texts, contexts)
         first = self.inputs.first(plan.unique)
 
@@ -81,8 +85,7 @@ class Classifier:
 
         with torch.inference_mode():
             rows = rows_in_length_order([len(t) for t in first], batch_size, parts)
-        probabilities = combine(plan, rows, self.inputs.temperature) if rows else None
-        return [by_label(self.labels, row) for row in probabilities.tolist()] if rows else []
+        return [by_label(self.labels, row) for row in combine(plan, rows, self.inputs.temperature).tolist()]
 
 
 def load_transformers(source: str, *, local: bool, threads: int | None = None):

@@ -56,7 +56,9 @@ class NeighbourHeads(nn.Module):
         return own, self.as_before(pooled), self.as_after(pooled)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, before=None, after=None, labels=None):
-        """Logits with neighbours: ``before``/``after`` hold each row's neighbour's index in the batch, -1 for none."""
+        """Logits with neighbours: ``before``/``after`` hold each row's neighbour's index in the batch, -1 for none.
+        ``labels`` is unused (the trainer computes the loss) but must be named: the Trainer finds its label
+        columns in this signature and returns no label ids for evaluation otherwise."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         own, as_before, as_after = self.parts(input_ids, attention_mask, token_type_ids)

@@ -192,6 +192,17 @@ def test_neighbour_vectors_change_the_answer_the_same_way_in_torch_and_onnx(tiny
     # A sentence scored apart from its page, with its context, gets what it gets on the page.
     apart = _matrix(onnx_clf.predict(PAGE[1:2], contexts=contexts[1:2]))
     assert np.abs(apart[0] - with_torch[1]).max() < 1e-4
+    # A decomposed accent in a neighbour is normalised like the sentence itself, so the lookup still finds it.
+    import unicodedata
+
+    accented = ["Één intake.", "Het bewijs is beperkt."]
+    decomposed = [unicodedata.normalize("NFD", c) for c in neighbours(accented)]
+    encoded, tokenizer = [], torch_clf.tokenizer
+    torch_clf.tokenizer = lambda batch, **kw: encoded.extend(batch) or tokenizer(batch, **kw)
+    together = _matrix(torch_clf.predict(accented, contexts=decomposed))
+    torch_clf.tokenizer = tokenizer
+    assert len(encoded) == 2, "a neighbour was encoded again instead of looked up"
+    assert np.abs(together - _matrix(torch_clf.predict(accented, contexts=neighbours(accented)))).max() < 1e-6
     # Without the heads file the model is not what was trained: refuse it.
     (model / HEADS_FILE).unlink()
     with pytest.raises(Exception, match=HEADS_FILE):
