@@ -101,3 +101,25 @@ def test_pack_ships_a_vectors_model_with_its_heads_in_the_graph(tiny_classifier,
     with_context = matrix(served.predict(page, contexts=neighbours(page)))
     assert np.abs(with_context - matrix(full.predict(page, contexts=neighbours(page)))).max() < 0.05  # int8
     assert np.abs(with_context - matrix(served.predict(page))).max() > 1e-3  # the heads are in the graph
+
+
+def test_build_trains_one_model_per_seed_averages_them_and_reuses_finished_seeds(small_data, tiny_model, tmp_path,
+                                                                                 monkeypatch):
+    from nuchter.training.config import TrainConfig
+
+    monkeypatch.setattr(build_builtin, "ENCODER_DIR", tmp_path / "runs" / "builtin-encoder")
+    packed = []
+    monkeypatch.setattr(build_builtin, "pack", lambda data, encoder, out, log: packed.append(encoder) or {})
+    config = TrainConfig(base_model=str(tiny_model), max_steps=2, batch_size=8, max_length=48,
+                         early_stopping_patience=0, context="vectors")
+    lines = []
+    build_builtin.build(small_data, tmp_path / "builtin", log=lines.append, config=config, seeds=(5, 6))
+    encoder = build_builtin.ENCODER_DIR
+    assert packed == [encoder]
+    metrics = json.loads((encoder / "metrics.json").read_text())
+    assert metrics["seed"] == [5, 6] and metrics["minutes"] >= 0
+    assert [m["folder"] for m in metrics["soup_of"]] == [str(build_builtin.seed_dir(s)) for s in (5, 6)]
+    lines.clear()
+    build_builtin.build(small_data, tmp_path / "builtin", log=lines.append, config=config, seeds=(5, 7))
+    assert any("seed 5: reusing" in line for line in lines)
+    assert any("seed 7, on" in line for line in lines) and not any("seed 6" in line for line in lines)

@@ -256,3 +256,61 @@ def test_teacher_targets_are_kept_for_a_resumed_run(small_data, tiny_linear, tmp
 def test_speed_settings_refuse_nonsense(bad):
     with pytest.raises(NuchterError, match=next(iter(bad))):
         TrainConfig(**bad)
+
+
+def test_a_soup_averages_floating_weights_and_refuses_other_recipes():
+    import torch
+
+    from nuchter.training.soup import average
+
+    a = {"w": torch.tensor([1.0, 3.0]), "ids": torch.tensor([0, 1])}
+    b = {"w": torch.tensor([3.0, 5.0]), "ids": torch.tensor([0, 1])}
+    mean = average([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0])) and torch.equal(mean["ids"], a["ids"])
+    with pytest.raises(NuchterError, match="other weights"):
+        average([a, {"w": b["w"]}])
+    with pytest.raises(NuchterError, match="other shapes"):
+        average([a, {**b, "w": torch.zeros(3)}])
+    with pytest.raises(NuchterError, match="differ in ids"):
+        average([a, {**b, "ids": torch.tensor([1, 0])}])
+
+
+def test_a_soup_of_two_seeds_is_their_mean_calibrated_again_and_scores(small_data, tiny_model, tmp_path):
+    from safetensors.numpy import load_file
+
+    from nuchter.inputs import HEADS_FILE
+    from nuchter.training.soup import soup
+
+    folders = []
+    for seed in (1, 2):
+        config = TrainConfig(base_model=str(tiny_model), max_steps=4, learning_rate=3e-3, batch_size=8, max_length=48,
+                             early_stopping_patience=0, context="vectors", seed=seed)
+        folders.append(train(config, [small_data], output=tmp_path / f"seed{seed}", progress=False,
+                             log=lambda m: None).path)
+    metrics = soup(folders, tmp_path / "soup", [small_data], log=lambda m: None)
+    for name in ("model.safetensors", HEADS_FILE):
+        one, two, mean = (load_file(str(f / name)) for f in (*folders, tmp_path / "soup"))
+        key = next(k for k in mean if mean[k].dtype.kind == "f" and not (one[k] == two[k]).all())
+        assert abs(mean[key] - (one[key] + two[key]) / 2).max() < 1e-6
+    assert metrics["seed"] == [1, 2] and metrics["calibration"]["temperature"] > 0
+    saved = json.loads((tmp_path / "soup" / "config.json").read_text())["nuchter_inputs"]
+    assert saved["temperature"] == metrics["calibration"]["temperature"] and saved["context"] == "vectors"
+    result = score_text("Het bewijs is nog beperkt. Bestel vandaag!", model=str(tmp_path / "soup"))
+    assert len(result.sentences) == 2 and all(s.label in LABELS for s in result.sentences)
+    assert not (tmp_path / "soup.partial").exists()
+    with pytest.raises(NuchterError, match="at least two"):
+        soup(folders[:1], tmp_path / "one", [small_data])
+    alone = train(TrainConfig(base_model=str(tiny_model), max_steps=1, batch_size=8, max_length=48,
+                              early_stopping_patience=0, context="none"),
+                  [small_data], output=tmp_path / "alone", progress=False, log=lambda m: None).path
+    with pytest.raises(NuchterError, match="read their input differently"):
+        soup([folders[0], alone], tmp_path / "mixed", [small_data])
+    import shutil
+
+    headless = shutil.copytree(folders[1], tmp_path / "headless")
+    (headless / HEADS_FILE).unlink()
+    before = sorted(p.name for p in (tmp_path / "soup").iterdir())
+    with pytest.raises(NuchterError, match="not all"):
+        soup([folders[0], headless], tmp_path / "soup", [small_data])
+    assert sorted(p.name for p in (tmp_path / "soup").iterdir()) == before  # the earlier soup is kept
+    assert not (tmp_path / "soup.partial").exists()

@@ -89,7 +89,7 @@ Sentences per split (splits are assigned per document by a hash of its id):
 {_json(config)}
 ```
 
-Seed {metrics.get("seed")}{f', {metrics["epochs_run"]} epochs' if "epochs_run" in metrics else ""}, {metrics.get("duration_s")} s.
+{_seeds(metrics.get("seed"))}{f', {metrics["epochs_run"]} epochs' if "epochs_run" in metrics else ""}, {metrics.get("duration_s")} s.
 {calibration_section(metrics.get("calibration"))}{extra}
 ## Limits
 
@@ -98,6 +98,12 @@ cues alone do not carry these labels, and the model makes mistakes a careful
 reader would not. Use it to point at sentences worth a second look, never as
 a verdict on a text or its author.
 """
+
+
+def _seeds(seed) -> str:
+    if isinstance(seed, list):  # a soup (training/soup.py)
+        return f"Seeds {', '.join(map(str, seed))}, weights averaged"
+    return f"Seed {seed}"
 
 
 def calibration_section(c: dict | None) -> str:
