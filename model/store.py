@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -92,6 +93,38 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_folder(staged: Path, target: Path) -> None:
+    """Put ``staged`` at ``target``: readers see the old folder or the new one, and a failure keeps the old.
+
+    A ``staged`` folder on another file system is copied beside ``target`` first, so the swap
+    itself is two renames.
+    """
+    staged, target = Path(staged), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    incoming = target.with_name(target.name + ".incoming")
+    previous = target.with_name(target.name + ".old")
+    for leftover in (incoming, previous):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if staged.parent.resolve() != target.parent.resolve():
+        try:
+            shutil.copytree(staged, incoming)
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
+        staged = incoming
+    if target.exists():
+        os.replace(target, previous)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        if previous.exists():
+            os.replace(previous, target)
+        raise
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def use(name: str) -> Path:

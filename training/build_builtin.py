@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR
+from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, replace_folder
 from nuchter.training import card, linear, trim
 from nuchter.training.card import LINEAR
 from nuchter.training.config import TrainConfig
@@ -118,16 +118,8 @@ def build_fast(data: Path, out: Path, log=print) -> dict:
                  + (f" (seed pages, refitted without them: macro-F1 {held_out['macro_f1']:.3f})" if held_out else "")
                  + ".\n")
         (staged / "README.md").write_text(card.render(metrics, config, extra), encoding="utf-8")
-        _replace(staged, out)
+        replace_folder(staged, out)
     return metrics
-
-
-def _replace(staged: Path, out: Path) -> None:
-    previous = out.with_name(out.name + ".old")
-    if out.exists():
-        os.replace(out, previous)
-    shutil.copytree(staged, out)
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def build(data: Path, out: Path, log=print, config: TrainConfig = RECIPE, encoder: Path | None = None,
@@ -264,10 +256,10 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
         size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
         if size > MAX_BYTES:
             raise SystemExit(f"the built-in model is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
-        _replace(staged, out)
+        replace_folder(staged, out)
         log(f"wrote {out} ({size / 1e6:.1f} MB)")
         torch_copy = torch_copy or torch_source_dir()
-        _replace(trimmed_dir, torch_copy)
+        replace_folder(trimmed_dir, torch_copy)
         log(f"kept the PyTorch copy for benchmarks in {torch_copy}")
         return metrics
     finally:

@@ -18,6 +18,7 @@ from nuchter.errors import NuchterError
 from nuchter.inputs import HEADS_FILE, InputSpec
 from nuchter.labels import LABELS
 from nuchter.modeldir import check_model_dir
+from nuchter.store import replace_folder
 from nuchter.training.corpus import contexts_of, load_for_training
 
 WEIGHT_FILES = ("model.safetensors", HEADS_FILE)
@@ -65,9 +66,7 @@ def soup(folders: list[Path], output: Path, data: list[Path], log=print) -> dict
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
+    replace_folder(staging, output)
     return metrics
 
 
