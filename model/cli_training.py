@@ -122,7 +122,7 @@ def evaluate_command(
     typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False) if fmt is EvalFormat.json else format_table(metrics))
 
 
-models_app = typer.Typer(help="List installed models or switch the active one.", invoke_without_command=True)
+models_app = typer.Typer(help="List installed models, switch the active one, or remove one.", invoke_without_command=True)
 app.add_typer(models_app, name="models")
 
 
@@ -153,3 +153,21 @@ def models_use(name: Annotated[str, typer.Argument(help="Name from `nuchter mode
     except NuchterError as error:
         raise fail(error) from None
     typer.echo(f"active model: {name}")
+
+
+@models_app.command("remove", epilog="Examples:\n\n\b\n  nuchter models remove 20261201-231500\n  nuchter models remove ruis --yes")
+def models_remove(
+    name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a trained model from the model store (not the built-in ones, nor the active one)."""
+    from nuchter import store
+
+    try:
+        size = store.folder_bytes(store.removable(name))
+        if not yes and not typer.confirm(f"remove model {name} ({size / 1e6:.0f} MB) from {store.models_dir()}?"):
+            raise fail("nothing removed", 1)
+        store.remove(name)
+    except NuchterError as error:
+        raise fail(error) from None
+    typer.echo(f"removed {name} ({size / 1e6:.0f} MB freed)")

@@ -142,6 +142,31 @@ def use(name: str) -> Path:
     return path_of(name)
 
 
+def removable(name: str) -> Path:
+    """The folder of an installed model that may be deleted: not a built-in one, not the active one."""
+    if name in BUILTINS:
+        raise ModelError(f"{name} is part of the installation and cannot be removed")
+    path = models_dir() / name
+    if not name or Path(name).name != name or name.startswith(".") or name.endswith(".partial") or not path.is_dir():
+        known = ", ".join(m.name for m in list_models() if m.name not in BUILTINS) or "none"
+        raise ModelError(f"no installed model named {name!r} (removable: {known})")
+    if active_name() == name:
+        raise ModelError(f"{name} is the active model; switch first, e.g. `nuchter models use {BUILTIN}`")
+    return path
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def remove(name: str) -> None:
+    path = removable(name)
+    doomed = path.with_name(f".{name}.removing")  # hidden at once, so no reader sees half a model
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def new_name() -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name, n = stamp, 1

@@ -30,7 +30,7 @@ def readme_commands() -> list[list[str]]:
 
 
 def subcommand_path(words: list[str]) -> list[str]:
-    groups = {"data": {"check"}, "models": {"use"}}
+    groups = {"data": {"check"}, "models": {"use", "remove"}}
     path = words[:1]
     if words[:1] and words[0] in groups and len(words) > 1 and words[1] in groups[words[0]]:
         path = words[:2]
@@ -48,5 +48,5 @@ def test_readme_command_and_options_exist(words):
 
 def test_readme_shows_every_command():
     shown = {tuple(subcommand_path(w)) for w in readme_commands()}
-    for command in (("score",), ("scan",), ("serve",), ("train",), ("evaluate",), ("export",), ("data", "check"), ("models", "use")):
+    for command in (("score",), ("scan",), ("serve",), ("train",), ("evaluate",), ("export",), ("data", "check"), ("models", "use"), ("models", "remove")):
         assert command in shown or command[0] in {c[0] for c in shown}, command
