@@ -96,32 +96,31 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def replace_folder(staged: Path, target: Path) -> None:
-    """Put ``staged`` at ``target``: readers see the old folder or the new one, and a failure keeps the old.
+    """Put ``staged`` at ``target``, keeping the old folder if anything fails.
 
-    A ``staged`` folder on another file system is copied beside ``target`` first, so the swap
-    itself is two renames.
+    A ``staged`` folder elsewhere is copied beside ``target`` first, so the swap itself is two
+    renames, and ``target`` is missing only between them.
     """
     staged, target = Path(staged), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     incoming = target.with_name(target.name + ".incoming")
     previous = target.with_name(target.name + ".old")
+    if previous.exists() and not target.exists():
+        os.replace(previous, target)  # an earlier swap was cut off between its renames
     for leftover in (incoming, previous):
         shutil.rmtree(leftover, ignore_errors=True)
-    if staged.parent.resolve() != target.parent.resolve():
-        try:
-            shutil.copytree(staged, incoming)
-        except BaseException:
-            shutil.rmtree(incoming, ignore_errors=True)
-            raise
-        staged = incoming
-    if target.exists():
-        os.replace(target, previous)
     try:
-        os.replace(staged, target)
-    except BaseException:
-        if previous.exists():
-            os.replace(previous, target)
-        raise
+        if staged.parent.resolve() != target.parent.resolve():
+            shutil.copytree(staged, incoming)
+            staged = incoming
+        if target.exists():
+            os.replace(target, previous)
+        try:
+            os.replace(staged, target)
+        except BaseException:
+            if previous.exists():
+                os.replace(previous, target)
+            raise
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
     shutil.rmtree(previous, ignore_errors=True)

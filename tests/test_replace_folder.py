@@ -1,4 +1,4 @@
-"""Replacing a model folder: readers see the old one or the new one, and a failure keeps the old."""
+"""Replacing a model folder: a failure keeps the old one, and nothing is left beside it."""
 
 import os
 import shutil
@@ -67,3 +67,15 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
     with pytest.raises(PermissionError):
         replace_folder(staged, target)
     assert (target / "model.txt").read_text() == "old" and leftovers(tmp_path) == []
+
+
+def test_a_swap_cut_off_between_its_renames_is_repaired_first(tmp_path, monkeypatch):
+    folder(tmp_path / "model.old", "old")  # the old model was moved aside, then the process died
+
+    def no_space(*_, **__):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copytree", no_space)
+    with pytest.raises(OSError):
+        replace_folder(folder(tmp_path / "work" / "model", "new"), tmp_path / "model")
+    assert (tmp_path / "model" / "model.txt").read_text() == "old" and leftovers(tmp_path) == []
