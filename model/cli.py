@@ -13,6 +13,7 @@ import typer
 
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
+from nuchter.explain import BUDGET as EXPLAIN_BUDGET, MIN_SPANS
 from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, app, fail
 
 
@@ -85,7 +86,7 @@ def score(
     ] = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
-    explain: Annotated[bool, typer.Option("--explain", help="Add each sentence's evidence: the words or phrases that pushed it towards its label, with offsets into the text (costs 3 to 8 extra model inputs per sentence, 64 per text at most for short texts).")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help=f"Add each sentence's evidence: the words or phrases that pushed it towards its label, with offsets into the text (costs 3 to 8 extra model inputs per sentence and at most {EXPLAIN_BUDGET} per text; {MIN_SPANS} per sentence in texts of more than {EXPLAIN_BUDGET // MIN_SPANS} sentences).")] = False,
 ) -> None:
     """Score a pasted paragraph, a file or stdin, sentence by sentence."""
     from nuchter.pipeline import score_text
