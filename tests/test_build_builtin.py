@@ -101,6 +101,10 @@ def test_pack_ships_a_vectors_model_with_its_heads_in_the_graph(tiny_classifier,
     with_context = matrix(served.predict(page, contexts=neighbours(page)))
     assert np.abs(with_context - matrix(full.predict(page, contexts=neighbours(page)))).max() < 0.05  # int8
     assert np.abs(with_context - matrix(served.predict(page))).max() > 1e-3  # the heads are in the graph
+    from nuchter.onnx_fusion import attention_fused
+
+    assert attention_fused(out / "onnx" / "model.int8.onnx")  # the wrapped encoder's attention is fused too
+    assert json.loads((out / "metrics.json").read_text())["serving"].endswith(", fused attention")
 
 
 def test_build_trains_one_model_per_seed_averages_them_and_reuses_finished_seeds(small_data, tiny_model, tmp_path,
