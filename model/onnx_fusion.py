@@ -3,7 +3,7 @@
 torch's exporter spells attention out: per layer five transposes, the mask's
 IsNaN and Where, two matrix products and a softmax. ONNX Runtime's
 MultiHeadAttention kernel does the same from the three projections in one
-node: the built-in model scores about 15 % faster on 2 cores, with the same
+node: the built-in model scores about 14 % faster on 2 cores, with the same
 labels up to int8 noise (benchmarks/README.md). The projections stay ordinary
 MatMuls, so int8 quantisation treats them as before.
 
