@@ -36,9 +36,7 @@ def fuse_attention(model: onnx.ModelProto, num_heads: int) -> tuple[onnx.ModelPr
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    constants = {i.name for i in graph.initializer} | {
-        out for node in graph.node if node.op_type == "Constant" for out in node.output
-    }
+    weights = {i.name for i in graph.initializer}
 
     def projection(tensor: str) -> str | None:
         """Walk back from an attention product's input through the head layout to the projection."""
@@ -48,9 +46,8 @@ def fuse_attention(model: onnx.ModelProto, num_heads: int) -> tuple[onnx.ModelPr
                 return None
             if node.op_type not in LAYOUT:
                 return tensor if node.op_type in ("Add", "MatMul") else None
-            data = [i for i in node.input[:2] if i and i not in constants and not _constant_chain(i, producer, constants)]
-            if node.op_type in ("Reshape", "Transpose"):
-                data = node.input[:1]
+            data = node.input[:1] if node.op_type in ("Reshape", "Transpose") else [
+                i for i in node.input if i and not _constant(i, producer, weights)]
             if len(data) != 1:
                 return None
             tensor = data[0]
@@ -102,14 +99,14 @@ def attention_fused(path) -> bool:
     return any(n.op_type == "MultiHeadAttention" for n in onnx.load(str(path), load_external_data=False).graph.node)
 
 
-def _constant_chain(tensor: str, producer: dict, constants: set[str], depth: int = 4) -> bool:
-    """A scale computed from constants only (the exporter writes sqrt(1/d) as a few nodes)."""
-    node = producer.get(tensor)
-    if tensor in constants:
+def _constant(tensor: str, producer: dict, weights: set[str], depth: int = 4) -> bool:
+    """A weight, or a scale computed from constants only (the exporter writes sqrt(1/d) as a few nodes)."""
+    if tensor in weights:
         return True
-    if node is None or depth == 0 or not node.input:
-        return node is not None and not node.input
-    return all(_constant_chain(i, producer, constants, depth - 1) for i in node.input if i)
+    node = producer.get(tensor)
+    if node is None or depth == 0:
+        return False
+    return all(_constant(i, producer, weights, depth - 1) for i in node.input if i)  # Constant: no inputs
 
 
 def _descendants(start: onnx.NodeProto, consumers: dict, stop: onnx.NodeProto) -> set[str]:
@@ -168,5 +165,6 @@ def _topological(nodes: Iterable[onnx.NodeProto], graph: onnx.GraphProto) -> lis
         for node in runnable:
             ready.update(node.output)
         ordered += runnable
-        pending = [n for n in pending if all(n is not r for r in runnable)]
+        done = {id(n) for n in runnable}
+        pending = [n for n in pending if id(n) not in done]
     return ordered

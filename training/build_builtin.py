@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, replace_folder
+from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, folder_bytes, replace_folder
 from nuchter.onnx_fusion import attention_fused
 from nuchter.training import card, linear, trim
 from nuchter.training.card import LINEAR
@@ -255,7 +255,7 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
                 f"not shipped: the encoder scores {metrics['seed_texts_held_out']['macro_f1']:.3f} on the seed "
                 f"pages, the linear model {linear_seeds['macro_f1']:.3f}"
             )
-        size = sum(p.stat().st_size for p in staged.rglob("*") if p.is_file())
+        size = folder_bytes(staged)
         if size > MAX_BYTES:
             raise SystemExit(f"the built-in model is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
         replace_folder(staged, out)

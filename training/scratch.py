@@ -34,7 +34,7 @@ def wordpiece_vocab(words: Counter, vocab_size: int, prefix: str = "##") -> list
     heapq.heapify(heap)
     while len(vocab) < vocab_size and heap:
         count, pair = heapq.heappop(heap)
-        if pairs.get(pair, 0) != -count or not count:
+        if pairs.get(pair, 0) != -count:
             continue  # stale: the count changed after this entry was pushed
         merged = pair[0] + pair[1][len(prefix):]
         if merged not in known:
