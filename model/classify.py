@@ -6,6 +6,9 @@ The backends import only ``nuchter.modeldir``; this module imports them.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
 from pathlib import Path
 
 from nuchter import store
@@ -17,10 +20,33 @@ from nuchter.torch_backend import Classifier, load_transformers
 __all__ = ["BACKENDS", "Classifier", "load_classifier", "looks_local", "resolve_model"]
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+"""A well-formed model hub id: ``name`` or ``owner/name``."""
+HUB_TIMEOUT_S = 3.0
+
+
 def resolve_model(name: str | None) -> str:
-    """The model a job should load: the given path or id, else the active model."""
+    """The model a job should load: a built-in name, a folder, a name in the model store (what
+    `nuchter models` lists), else a hub id; None means the active model. A name that is none of
+    these, or looks like a mistyped store name, fails at once."""
     if name:
-        return str(store.path_of(name)) if name in store.BUILTINS else name
+        if name in store.BUILTINS:
+            return str(store.path_of(name))
+        if looks_local(name):
+            return name
+        stored = store.models_dir() / name
+        if "/" not in name and stored.is_dir():
+            return str(stored)
+        installed = sorted(m.name for m in store.list_models() if m.name not in store.BUILTINS)
+        close = difflib.get_close_matches(name, installed + list(store.BUILTINS), n=1, cutoff=0.75)
+        if not HUB_ID.fullmatch(name) or ("/" not in name and close):
+            hint = f"; did you mean {close[0]}?" if close else (
+                f"; installed: {', '.join(installed)}" if installed else "")
+            raise ModelError(
+                f"no model {name!r}: not a folder, not a built-in model ({', '.join(store.BUILTINS)}), not in the "
+                f"model store ({store.models_dir()}) and not a hub id{hint}"
+            )
+        return name
     active = store.active_model()
     if active is None:
         raise ModelError(
@@ -41,6 +67,36 @@ def looks_local(name: str) -> bool:
 
 
 BACKENDS = ("auto", "onnx", "torch")
+
+
+def _hub_offline(model_id: str) -> bool:
+    """Whether a hub id must load from the local Hugging Face cache: without network transformers
+    retries for about a minute; here an unreachable hub is noticed in seconds, and a model not in
+    the cache fails at once with what to do."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return True
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443),
+                                 timeout=HUB_TIMEOUT_S).close()
+        return False
+    except OSError:
+        pass
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:
+        cached = False
+    if not cached:
+        raise ModelError(
+            f"cannot reach the model hub ({endpoint.geturl()}) for {model_id!r} and it is not in the local "
+            "Hugging Face cache; pass a model folder, a name from `nuchter models`, or builtin"
+        )
+    return True
 
 
 def load_classifier(
@@ -91,14 +147,15 @@ def load_classifier(
         if backend == "onnx":
             raise ModelError(f"ONNX serving needs a local model directory, not the hub id {name}")
         source = name
+        local = _hub_offline(name)
     tokenizer, network = load_transformers(source, local=local, threads=threads)
     network.eval()
     labels = label_order(network.config.id2label)
     inputs = InputSpec.from_config(network.config.to_dict())
-    if inputs.context == "vectors":
+    if inputs.reads_vectors:
         if not local:
             raise ModelError(f"{name} reads page context as vectors; download it and pass its folder")
         from nuchter.vector_heads import with_heads
 
-        network = with_heads(network, Path(source))
+        network = with_heads(network, Path(source), page=inputs.reads_page)
     return Classifier(name, tokenizer, network, labels, inputs)

@@ -13,6 +13,24 @@ import typer
 
 from nuchter.errors import NuchterError
 
+def _plain_choice_errors() -> None:
+    """Typer 0.29 checks option values with pydantic, whose messages start "Value error, "; nuchter's
+    errors are one plain line ("Invalid value for '--format': 'xml' is not one of …"). A test holds it."""
+    try:
+        from typer import _coercion
+    except ImportError:  # another Typer: its messages are its own
+        return
+    plain = getattr(_coercion, "get_error_msg", None)
+    if plain is not None and not getattr(plain, "nuchter", False):
+        def message(exc) -> str:
+            return plain(exc).replace("Value error, ", "")
+
+        message.nuchter = True
+        _coercion.get_error_msg = message
+
+
+_plain_choice_errors()
+
 app = typer.Typer(
     name="nuchter",
     help="Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional.",
@@ -24,8 +42,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"nuchter {version('nuchter')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("nuchter (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print nuchter's version and exit.")] = False,
+) -> None:
     """Label Dutch health text, sentence by sentence, as supported, hedged, overclaimed or promotional."""
 
 

@@ -22,13 +22,17 @@ class ScanFormat(str, Enum):
     csv = "csv"
 
 
-def _done_in(path: Path, fmt: ScanFormat) -> set[str]:
-    """Documents an earlier run finished, trimming the last one (it may be cut off)."""
+def _done_in(path: Path, fmt: ScanFormat, max_bytes: int) -> set[str]:
+    """Documents an earlier run finished. The file is cut back to whole documents: the last one counts
+    only if all its sentences were written (a stopped run can leave part of it), which is checked
+    against the sentences its document has."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     header = lines[:1] if fmt is ScanFormat.csv else []
     body = lines[len(header):]
     paths = []
     for line in body:
+        if not line.endswith("\n"):
+            break
         if fmt is ScanFormat.jsonl:
             try:
                 paths.append(json.loads(line)["path"])
@@ -36,16 +40,29 @@ def _done_in(path: Path, fmt: ScanFormat) -> set[str]:
                 break
         else:
             row = next(csv.reader([line]), None)
-            if not row or not line.endswith("\n"):
+            if not row:
                 break
             paths.append(row[0][1:] if row[0].startswith("'") else row[0])
     if not paths:
         path.write_text("".join(header), encoding="utf-8")
         return set()
     last = paths[-1]
-    keep = paths.index(last)  # rows are grouped per document; the last group is redone
+    keep = paths.index(last)  # rows are grouped per document
+    if len(paths) - keep == _sentence_count(Path(last), max_bytes):
+        keep = len(paths)
     path.write_text("".join(header + body[:keep]), encoding="utf-8")
     return set(paths[:keep])
+
+
+def _sentence_count(path: Path, max_bytes: int) -> int:
+    """How many sentences a scan of this document writes (-1 when it cannot be read now)."""
+    from nuchter.extract import read_document
+    from nuchter.segment import SENTENCE, segment
+
+    try:
+        return sum(s.kind == SENTENCE for s in segment(read_document(path, max_bytes=max_bytes)))
+    except (NuchterError, OSError):
+        return -1
 
 
 def _open_output(path: Path, resume: bool, header: list[str] | None):
@@ -70,8 +87,9 @@ def _write_html(path: Path, documents, skipped) -> None:
     os.replace(temporary, path)
 
 
-def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
-    """Earlier documents for the HTML report of a resumed scan, from the sentence file."""
+def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]) -> dict:
+    """The documents an earlier run finished, rebuilt from the sentence file (their text read again for
+    the HTML report, empty when it cannot be), so a resumed scan reports them without scoring them."""
     from nuchter.extract import read_document
     from nuchter.labels import LABELS
     from nuchter.results import DocumentResult, ScoreResult, SentenceScore
@@ -89,14 +107,23 @@ def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]):
         for r in records:
             if r["path"] in done:
                 rows.setdefault(r["path"], []).append(SentenceScore.from_dict(r))
-    documents = []
+    documents = {}
     for path, sentences in rows.items():
         try:
             text = read_document(Path(path))
         except NuchterError:
-            continue
-        documents.append(DocumentResult(path, text, ScoreResult("", tuple(sentences))))
+            text = ""
+        documents[path] = DocumentResult(path, text, ScoreResult("", tuple(sentences)))
     return documents
+
+
+def _in_order(documents: list[Path], earlier: dict, scored):
+    """(result, newly scored?) for every document in scan order: an earlier run's, else the next scored one."""
+    for path in documents:
+        if str(path) in earlier:
+            yield earlier[str(path)], False
+        else:
+            yield next(scored), True
 
 
 @app.command(
@@ -146,14 +173,15 @@ def scan(
         config = ScanConfig(model=name, include=tuple(include or ()), exclude=tuple(exclude or ()),
                             max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, threads=threads,
                             workers=workers, backend=backend.value, int8=int8)
-        done = _done_in(out, fmt) if resume and out is not None and out.exists() else set()
-        documents, skipped = plan(paths, config, frozenset(done))
+        done = _done_in(out, fmt, config.max_bytes) if resume and out is not None and out.exists() else set()
+        documents, skipped = plan(paths, config)
         for path in (out, summary, html):  # all checked before any file is opened
             if path is not None and path.exists() and not (resume or force):
                 raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
         sentence_header = None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]
         sentences_out = _open_output(out, resume, sentence_header) if out else None
-        summary_out = _open_output(summary, resume, list(report.SUMMARY_FIELDS)) if summary else None
+        # the summary is written again whole: a resumed scan's equals an uninterrupted one's, row for row
+        summary_out = _open_output(summary, False, list(report.SUMMARY_FIELDS)) if summary else None
     except NuchterError as error:
         raise fail(error) from None
 
@@ -161,15 +189,16 @@ def scan(
         typer.echo(f"warning: {item.path}: {item.reason}", err=True)
         if summary_out:
             summary_out[1].writerow(report.summary_csv_row(item))
+    earlier = _rebuild_documents(out, fmt, done) if done else {}
     if done:
         typer.echo(f"resuming: {len(done)} documents already done", err=True)
-
-    kept_documents = _rebuild_documents(out, fmt, done) if html and done else []
+    todo = [d for d in documents if str(d) not in earlier]
+    kept_documents = []
     kept_skipped: list[SkippedFile] = list(skipped)
-    progress = _Progress(len(documents), enabled=sys.stderr.isatty())
+    progress = _Progress(len(todo), enabled=sys.stderr.isatty())
     scored = sentences = 0
     try:
-        for item in run_scan(documents, classifier, config):
+        for item, new in _in_order(documents, earlier, iter(run_scan(todo, classifier, config))):
             if isinstance(item, SkippedFile):
                 progress.warn(f"warning: {item.path}: {item.reason}")
                 kept_skipped.append(item)
@@ -178,7 +207,7 @@ def scan(
                     summary_out[0].flush()
                 progress.advance(0)
                 continue
-            if sentences_out:
+            if sentences_out and new:
                 handle, writer = sentences_out
                 if writer is None:
                     handle.write("".join(report.dumps(row) + "\n" for row in report.scan_sentence_dicts(item)))
@@ -192,9 +221,10 @@ def scan(
                 kept_documents.append(item)
             elif not (out or summary):
                 typer.echo(_summary_line(item))
-            scored += 1
-            sentences += len(item.result.sentences)
-            progress.advance(len(item.result.sentences))
+            if new:
+                scored += 1
+                sentences += len(item.result.sentences)
+                progress.advance(len(item.result.sentences))
     except KeyboardInterrupt:
         progress.close()
         typer.echo(f"interrupted after {scored} documents; what was written is kept: continue with --resume", err=True)

@@ -35,6 +35,7 @@ def train(
     output: Annotated[Optional[Path], typer.Option(help="Write the model here instead of the model store (not activated).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name in the model store [default: a timestamp].")] = None,
     force: Annotated[bool, typer.Option(help="Activate the new model even when the activation check refuses it (not better than the active model, at chance, or too little test data to judge).")] = False,
+    include_held_out: Annotated[bool, typer.Option("--include-held-out", help="Also train on the corpus's held-out files found in a --data folder (data/seeds.jsonl: the real seed pages the built-in model is measured on); skipped by default.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
     epochs: Annotated[Optional[float], typer.Option(help="Maximum epochs (early stopping may end sooner). [default: 2]")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate. [default: 5e-5]")] = None,
@@ -46,7 +47,7 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick trials).")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
     freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Keep the word-embedding table fixed (about 20x cheaper steps on CPU). [default: frozen]")] = None,
-    context: Annotated[Optional[str], typer.Option(help="Page context: 'vectors' (each sentence encoded once; the vectors of the sentences before and after it added through two small heads), 'neighbours' (previous and next sentence as a second segment: about 3x slower to score) or 'none'. [default: vectors]")] = None,
+    context: Annotated[Optional[str], typer.Option(help="Page context: 'vectors' (each sentence encoded once; the vectors of the sentences before and after it added through two small heads), 'page' (vectors plus a head on the mean vector of the whole page), 'neighbours' (previous and next sentence as a second segment: about 3x slower to score) or 'none'. [default: vectors]")] = None,
     text_prefix: Annotated[Optional[str], typer.Option(help="Text put before every sentence; 'auto' is 'query: ' for e5 encoders. [default: auto]")] = None,
     calibrate: Annotated[Optional[bool], typer.Option("--calibrate/--no-calibrate", help="Fit a softmax temperature on dev. [default: on]")] = None,
     context_words: Annotated[Optional[int], typer.Option(min=0, help="With --context neighbours: words of the neighbours kept (first and last halves); fewer is faster. 0 keeps them whole. [default: 0]")] = None,
@@ -71,12 +72,14 @@ def train(
         else:
             config = TrainConfig.from_dict({k: v for k, v in flags.items() if v is not None}, where="flags")
         outcome = run(config, data, output=output, name=name, force=force, resume=resume,
+                      include_held_out=include_held_out,
                       progress=sys.stderr.isatty(), log=_log)
     except NuchterError as error:
         raise fail(error) from None
-    except KeyboardInterrupt:
-        _log("interrupted: the active model and earlier models are unchanged; "
-             "continue with the same command plus --resume")
+    except KeyboardInterrupt as interrupt:
+        _log("interrupted: the active model and earlier models are unchanged; " + (
+            "continue with the same command plus --resume" if getattr(interrupt, "saved", False)
+            else "nothing was saved yet (the first checkpoint comes at the first evaluation), so start again"))
         raise typer.Exit(130) from None
     typer.echo(outcome.message)
 
@@ -88,12 +91,21 @@ class EvalFormat(str, Enum):
 
 @app.command(
     "evaluate",
-    epilog="Examples:\n\n\b\n  nuchter evaluate --data data/ --split test\n  nuchter evaluate --data extra.csv --model runs/robbert --errors fouten.csv",
+    epilog=(
+        "Examples:\n\n\b\n  nuchter evaluate --data data/ --split test\n"
+        "  nuchter evaluate --data extra.csv --model runs/robbert --errors fouten.csv\n"
+        "  nuchter evaluate --data ../shared/realdev/realdev.jsonl          # whole pages (rows carry a url)\n"
+        "  nuchter evaluate --data paginas.csv --page-key pagina --group bron"
+    ),
 )
 def evaluate_command(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data files or folders (repeatable).")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows].")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows]; sentence mode only.")] = None,
+    page_key: Annotated[Optional[str], typer.Option(
+        "--page-key", help="Field naming each row's page: score every page as one text, as `score` serves it "
+                           "[default: page mode when rows carry url, page, page_id or pagina].")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Page mode: field to report accuracy by [default: register or group].")] = None,
     fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
     errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
@@ -102,18 +114,32 @@ def evaluate_command(
 ) -> None:
     """Macro-F1, per-label precision/recall/F1 and the confusion matrix of a model.
 
-    By default the model is measured as `score` serves it (ONNX int8 for transformer
-    folders); --backend torch or --no-int8 measure the model at full precision.
+    Sentence mode scores each labelled row with its neighbours in its document. Page mode
+    (a set whose rows name their page, in reading order) scores every page as one text and
+    aligns the labelled sentences to the predicted ones by character overlap; it adds a 95 %
+    interval over pages and accuracy per register or group. By default the model is measured as
+    `score` serves it (ONNX int8 for transformer folders); --backend torch or --no-int8 measure
+    it at full precision.
     """
     from nuchter.classify import resolve_model
     from nuchter.training.corpus import SPLITS
-    from nuchter.training.evaluation import evaluate_model, format_table, write_errors
+    from nuchter.training.evaluation import evaluate_model, evaluate_pages, format_table, page_key_of, write_errors
 
     if split is not None and split not in SPLITS:
         raise fail(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", 2)
     try:
-        metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads,
-                                        backend=backend.value, int8=int8)
+        pages = page_key or (None if split else page_key_of(data))
+        if pages and split:
+            raise fail("--split is for sentence mode; a set of whole pages is measured as a whole", 2)
+        if pages:
+            metrics, wrong, *_ = evaluate_pages(
+                resolve_model(model), data, page_key=pages, group_key=group, threads=threads,
+                backend=backend.value, int8=int8,
+                progress=lambda done, total: _log(f"scored {done}/{total} pages"),
+            )
+        else:
+            metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads,
+                                            backend=backend.value, int8=int8)
         if errors is not None:
             write_errors(errors, wrong)
             _log(f"wrote {len(wrong)} misclassified sentences to {errors}")
@@ -143,12 +169,26 @@ def models_list(ctx: typer.Context) -> None:
         typer.echo(f"{'*' if m.active else ' '} {m.name:<28} test macro-F1 {f1}  base {base}")
 
 
-@models_app.command("use", epilog="Example:\n\n\b\n  nuchter models use builtin")
-def models_use(name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")]) -> None:
-    """Make an installed model the active one."""
+@models_app.command("use", epilog="Examples:\n\n\b\n  nuchter models use builtin\n  nuchter models use retrain1 --yes")
+def models_use(
+    name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Switch without asking, even to a model the guard kept inactive.")] = False,
+) -> None:
+    """Make an installed model the active one. A model the activation guard kept inactive (at chance
+    level, or worse than the model it was compared with) is switched to only after its verdict is shown
+    and confirmed."""
     from nuchter import store
 
     try:
+        if name not in store.BUILTINS:
+            activation = store.read_metrics(store.path_of(name)).get("activation") or {}
+            reasons = activation.get("reasons") or []
+            if reasons and not activation.get("decision", "").startswith("activated"):
+                typer.echo(f"the activation guard kept {name} inactive when it was trained:", err=True)
+                for reason in reasons:
+                    typer.echo(f"  - {reason}", err=True)
+                if not yes and not typer.confirm(f"make {name} the active model anyway?"):
+                    raise fail(f"the active model is still {store.active_name() or 'builtin'}", 1)
         store.use(name)
     except NuchterError as error:
         raise fail(error) from None

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nuchter.labels import FLAGGED
 from nuchter.results import Evidence
 
 WORD = re.compile(r"\w+(?:[-'’.,/]\w+)*%?")
@@ -123,6 +124,63 @@ def evidence(
     return [tuple(sorted(items, key=lambda e: (-e.weight, e.start))[:top]) for items in found]
 
 
+def without_all(sentence: str, cuts: Sequence[tuple[int, int]]) -> str:
+    """The sentence with several spans cut out (right to left, so offsets hold) and the gaps closed."""
+    for start, end in sorted(cuts, reverse=True):
+        sentence = sentence[:start] + " " + sentence[end:]
+    return _SPACE_BEFORE_PUNCTUATION.sub("", " ".join(sentence.split()))
+
+
+class Widening:
+    """Evidence for flagged sentences no single span explains: when several words carry a label
+    ("geneest … gegarandeerd"), leaving out any one of them moves nothing. Cut the spans out
+    cumulatively, most telling first, until the label changes; that smallest greedy set is the
+    evidence, each span weighed by what its cut added (a span whose cut added nothing is left out).
+    One model input per sentence per round, within what is left of the budget."""
+
+    def __init__(self, sentences, probabilities, cut: Occlusions, cut_probabilities, found, contexts=None,
+                 offsets=None, budget: int = BUDGET):
+        self.sentences, self.contexts = sentences, contexts
+        self.offsets = offsets if offsets is not None else [0] * len(sentences)
+        self.labels = [max(p, key=p.__getitem__) for p in probabilities]
+        self.start = [p[label] for p, label in zip(probabilities, self.labels)]
+        drops: dict[int, list] = {}
+        for (i, a, b), variant in zip(cut.owners, cut_probabilities):
+            drops.setdefault(i, []).append((self.start[i] - variant[self.labels[i]], a, b))
+        empty = [i for i, items in enumerate(found)
+                 if not items and self.labels[i] in FLAGGED and len(drops.get(i, ())) > 1]
+        self.order = {i: [(a, b) for _, a, b in sorted(drops[i], key=lambda d: (-d[0], d[1]))] for i in empty}
+        self.taken = {i: 0 for i in empty}
+        self.last = dict(zip(empty, (self.start[i] for i in empty)))
+        self.weights: dict[int, list[float]] = {i: [] for i in empty}
+        self.found: dict[int, tuple[Evidence, ...]] = {}
+        self.left = max(0, budget - len(cut.texts))
+
+    def inputs(self) -> tuple[list[str], list[str] | None, list[int]]:
+        """The next round: each pending sentence with one more span cut out."""
+        pending = [i for i in self.order if i not in self.found and self.taken[i] < len(self.order[i]) - 1]
+        pending = pending[: self.left]
+        self.left -= len(pending)
+        texts = [without_all(self.sentences[i], self.order[i][: self.taken[i] + 1]) or "-" for i in pending]
+        contexts = [self.contexts[i] for i in pending] if self.contexts is not None else None
+        return texts, contexts, pending
+
+    def absorb(self, pending: list[int], probabilities) -> None:
+        for i, probs in zip(pending, probabilities):
+            self.taken[i] += 1
+            now = probs[self.labels[i]]
+            self.weights[i].append(self.last[i] - now)
+            self.last[i] = now
+            if max(probs, key=probs.__getitem__) != self.labels[i]:
+                spans_cut = self.order[i][: self.taken[i]]
+                items = [Evidence(self.offsets[i] + a, self.offsets[i] + b, self.sentences[i][a:b], round(w, 4))
+                         for (a, b), w in zip(spans_cut, self.weights[i]) if round(w, 4) > 0]
+                self.found[i] = tuple(sorted(items, key=lambda e: (-e.weight, e.start))[:TOP])
+
+    def merged(self, found: list[tuple[Evidence, ...]]) -> list[tuple[Evidence, ...]]:
+        return [self.found.get(i, items) for i, items in enumerate(found)]
+
+
 def explain(
     classifier,
     sentences: Sequence[str],
@@ -133,9 +191,17 @@ def explain(
     batch_size: int = 32,
     max_length: int = 128,
 ) -> list[tuple[Evidence, ...]]:
-    """Occlude, score the variants in one batched call on ``classifier``, weigh."""
+    """Occlude, score the variants in one batched call on ``classifier``, weigh; then widen where no
+    single span moved anything (see :class:`Widening`), one batched call per round."""
     cut = occlusions(sentences, contexts)
     scores = classifier.predict(
         cut.texts, contexts=cut.contexts if contexts is not None else None, batch_size=batch_size, max_length=max_length
     ) if cut.texts else []
-    return evidence(sentences, probabilities, cut, scores, offsets=offsets)
+    found = evidence(sentences, probabilities, cut, scores, offsets=offsets)
+    widening = Widening(sentences, probabilities, cut, scores, found, contexts=contexts, offsets=offsets)
+    while True:
+        texts, variant_contexts, pending = widening.inputs()
+        if not pending:
+            return widening.merged(found)
+        widening.absorb(pending, classifier.predict(texts, contexts=variant_contexts, batch_size=batch_size,
+                                                    max_length=max_length))

@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 CONFIG_KEY = "nuchter_inputs"
-CONTEXTS = ("none", "neighbours", "vectors")
+CONTEXTS = ("none", "neighbours", "vectors", "page")
+VECTOR_CONTEXTS = ("vectors", "page")
+"""Context modes that encode each sentence once and add heads on other sentences' vectors."""
 NEIGHBOUR_BREAK = "\n"
 """Between the sentence before and the one after in a context string, so that a model reading
 neighbours as vectors can look each one up; a second segment reads it as a space."""
+PAGE_MARK = "\x1f"
+"""Ends a context's neighbours and starts its page's key: a control character, which cleaned text never
+holds, so every sentence of one page carries the same key and a 'page' model can find its page."""
 HEADS_FILE = "neighbour_heads.safetensors"
 """Beside a 'vectors' model's weights: what the sentence before and after add to its logits."""
 
@@ -27,7 +32,8 @@ class InputSpec:
     prefix: str = ""
     context: str = "none"
     """'neighbours': the previous and next sentence of the page, as a second segment;
-    'vectors': each sentence encoded alone, its logits plus linear heads on its neighbours' vectors."""
+    'vectors': each sentence encoded alone, its logits plus linear heads on its neighbours' vectors;
+    'page': 'vectors' plus a head on the mean vector of all the sentences of its page."""
     temperature: float = 1.0
     context_words: int = 0
     """Words of the context kept (its first and last halves); 0 keeps all of it."""
@@ -54,6 +60,14 @@ class InputSpec:
         return self.context != "none"
 
     @property
+    def reads_vectors(self) -> bool:
+        return self.context in VECTOR_CONTEXTS
+
+    @property
+    def reads_page(self) -> bool:
+        return self.context == "page"
+
+    @property
     def pairs(self) -> bool:
         """Context goes in as a second segment of every input."""
         return self.context == "neighbours"
@@ -76,9 +90,16 @@ def split_neighbours(context: str) -> tuple[str, str]:
 
     >>> split_neighbours("A.\\nC.")
     ('A.', 'C.')
+    >>> split_neighbours("A.\\nC.\\x1f9f86d081")
+    ('A.', 'C.')
     """
-    before, _, after = context.partition(NEIGHBOUR_BREAK)
+    before, _, after = context.partition(PAGE_MARK)[0].partition(NEIGHBOUR_BREAK)
     return before, after
+
+
+def page_key(context: str) -> str:
+    """The key of the page a context belongs to ('' when it names none)."""
+    return context.partition(PAGE_MARK)[2]
 
 
 @dataclass(frozen=True)
@@ -90,9 +111,15 @@ class VectorPlan:
     own: list[int]
     before: list[int]
     after: list[int]
+    page: list[int] | None = None
+    """Each input's page (an index into ``members``); None when the model reads no page."""
+    members: list[list[int]] | None = None
+    """Each page's distinct sentences: the neighbours its inputs name, so an occluded variant of a
+    sentence (``--explain``) reads the same page as the sentence; an input naming no neighbour and no
+    page is a page of its own."""
 
 
-def vector_plan(texts: Sequence[str], contexts: Sequence[str] | None) -> VectorPlan:
+def vector_plan(texts: Sequence[str], contexts: Sequence[str] | None, page: bool = False) -> VectorPlan:
     index: dict[str, int] = {}
 
     def at(text: str) -> int:
@@ -104,22 +131,43 @@ def vector_plan(texts: Sequence[str], contexts: Sequence[str] | None) -> VectorP
     parts = [split_neighbours(c) for c in contexts] if contexts is not None else [("", "")] * len(texts)
     before = [at(b) for b, _ in parts]
     after = [at(a) for _, a in parts]
-    return VectorPlan(list(index), own, before, after)
+    if not page:
+        return VectorPlan(list(index), own, before, after)
+    keys = [page_key(c) for c in contexts] if contexts is not None else [""] * len(texts)
+    pages: dict[str, int] = {}
+    members: list[set[int]] = []
+    page_of = []
+    for i, key in enumerate(keys):
+        name = key or f"\0{i}"  # no key: a page of its own, its neighbours included
+        if name not in pages:
+            pages[name] = len(members)
+            members.append(set())
+        page_of.append(pages[name])
+        members[pages[name]].update(j for j in (before[i], after[i]) if j >= 0)
+    for i, p in enumerate(page_of):
+        if not members[p] or not keys[i]:
+            members[p].add(own[i])
+    return VectorPlan(list(index), own, before, after, page_of, [sorted(m) for m in members])
 
 
 def combine(plan: VectorPlan, parts, temperature: float = 1.0):
     """Probabilities per input from ``parts`` (one row per distinct sentence: its own logits, then what
-    it adds as the sentence before, then as the one after): the same sums as in training."""
+    it adds as the sentence before, then as the one after, then, for a page model, what it adds to every
+    sentence of its page, averaged over the page): the same sums as in training."""
     import numpy as np
 
     parts = np.asarray(parts, dtype=np.float32)
-    width = parts.shape[1] // 3
-    own, as_before, as_after = parts[:, :width], parts[:, width : 2 * width], parts[:, 2 * width :]
+    width = parts.shape[1] // (4 if plan.page is not None else 3)
+    own, as_before, as_after = parts[:, :width], parts[:, width : 2 * width], parts[:, 2 * width : 3 * width]
     logits = own[plan.own].copy()
     for rows, part in ((plan.before, as_before), (plan.after, as_after)):
         rows = np.asarray(rows, dtype=np.int64)
         present = rows >= 0
         logits[present] += part[rows[present]]
+    if plan.page is not None:
+        as_page = parts[:, 3 * width :]
+        page_terms = np.stack([as_page[m].mean(axis=0) for m in plan.members])
+        logits += page_terms[np.asarray(plan.page, dtype=np.int64)]
     logits = logits / temperature
     logits -= logits.max(axis=-1, keepdims=True)
     probabilities = np.exp(logits)
@@ -146,6 +194,18 @@ def wants_context(classifier) -> bool:
     """Only transformer models trained with page context read it; skip building it for the rest."""
     spec = getattr(classifier, "inputs", None)
     return bool(spec is not None and spec.uses_context)
+
+
+def page_contexts(sentences: Sequence[str]) -> list[str]:
+    """``neighbours`` plus the page's key: what every scoring path feeds a model that reads context.
+
+    >>> page_contexts(["A.", "B."])[0].split(PAGE_MARK)[0]
+    '\\nB.'
+    """
+    import hashlib
+
+    key = hashlib.blake2b("\n".join(sentences).encode("utf-8"), digest_size=8).hexdigest()
+    return [c + PAGE_MARK + key for c in neighbours(sentences)]
 
 
 def neighbours(sentences: Sequence[str]) -> list[str]:

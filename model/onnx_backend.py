@@ -35,6 +35,13 @@ INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 VECTOR_OUTPUTS = ("logits", "as_before", "as_after")
 """A 'vectors' model's graph: each sentence's own logits and what it adds to its neighbours'."""
+PAGE_OUTPUTS = (*VECTOR_OUTPUTS, "as_page")
+"""A 'page' model's graph adds what each sentence adds to every sentence of its page (averaged outside)."""
+
+
+def graph_outputs(inputs: InputSpec) -> tuple[str, ...]:
+    """What a graph for a model with these inputs computes (``nuchter.vector_heads.Parts``)."""
+    return PAGE_OUTPUTS if inputs.reads_page else VECTOR_OUTPUTS if inputs.reads_vectors else ("logits",)
 
 EXPORT_FORMAT = "4"
 """Part of the cache key: bump it when the export changes so old caches are ignored."""
@@ -136,12 +143,12 @@ def export_onnx(
         )
     network.eval()
     heads = int(network.config.num_attention_heads)
-    outputs = ["logits"]
-    if InputSpec.from_config(network.config.to_dict()).context == "vectors":
+    spec = InputSpec.from_config(network.config.to_dict())
+    outputs = list(graph_outputs(spec))
+    if spec.reads_vectors:
         from nuchter.vector_heads import Parts, with_heads
 
-        network = Parts(with_heads(network, model_dir))  # the neighbours' heads run in the graph too
-        outputs = list(VECTOR_OUTPUTS)
+        network = Parts(with_heads(network, model_dir, page=spec.reads_page))  # the heads run in the graph too
 
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(network.forward).parameters:
@@ -315,7 +322,7 @@ class OnnxClassifier:
         """
         if not texts:
             return []
-        if self.inputs.context == "vectors":
+        if self.inputs.reads_vectors:
             return self._predict_vectors(texts, contexts, batch_size, max_length)
         encodings = self._tokenize(texts, max_length, contexts)
 
@@ -334,15 +341,16 @@ class OnnxClassifier:
 
     def _predict_vectors(self, texts, contexts, batch_size: int, max_length: int) -> list[dict[str, float]]:
         """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
-        plan = vector_plan(texts, contexts)
+        plan = vector_plan(texts, contexts, page=self.inputs.reads_page)
         encodings = self._tokenize(plan.unique, max_length)
+        outputs = list(graph_outputs(self.inputs))
 
         def parts(chunk: list[int]) -> np.ndarray:
             try:
-                outputs = self.session.run(list(VECTOR_OUTPUTS), self._batch([encodings[i] for i in chunk]))
+                found = self.session.run(outputs, self._batch([encodings[i] for i in chunk]))
             except Exception as exc:
                 raise ModelError(f"ONNX inference failed for {self.name}: {_reason(exc)}") from None
-            return np.concatenate([o.astype(np.float32) for o in outputs], axis=-1)
+            return np.concatenate([o.astype(np.float32) for o in found], axis=-1)
 
         rows = rows_in_length_order([len(e.ids) for e in encodings], batch_size, parts)
         return [by_label(self.labels, row) for row in combine(plan, rows, self.inputs.temperature).tolist()]
@@ -473,7 +481,7 @@ def load_onnx_classifier(
         raise ModelError(
             f"cannot load ONNX model {path}: {_reason(exc)}; delete it to export again"
         ) from None
-    needed = VECTOR_OUTPUTS if inputs.context == "vectors" else ("logits",)
+    needed = graph_outputs(inputs)
     if missing := [n for n in needed if n not in {o.name for o in session.get_outputs()}]:
         raise ModelError(f"ONNX model {path} has no {', '.join(map(repr, missing))} output; delete it to export again")
     return OnnxClassifier(name, tokenizer, session, labels, inputs)

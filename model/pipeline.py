@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nuchter.classify import Classifier, load_classifier, resolve_model
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError
 from nuchter.explain import explain
-from nuchter.inputs import neighbours, wants_context
+from nuchter.inputs import page_contexts, wants_context
 from nuchter.results import Evidence, ScoreResult, SentenceScore, Skipped
 from nuchter.segment import SENTENCE, Segment, segment, segment_lines
 
@@ -44,6 +46,54 @@ def prepare(text: str, lines: bool = False) -> tuple[list[Segment], tuple[Skippe
             "give running text, or use --lines to score every line as it is"
         )
     return sentences, skipped
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """One page as the user gave it (a pasted text, a file, a request), cut into what is scored
+    and what is set aside; ``lines`` pages score every line alone, without page context."""
+
+    sentences: list[Segment]
+    skipped: tuple[Skipped, ...] = ()
+    lines: bool = False
+
+
+def score_pages(
+    pages: Sequence[PreparedPage],
+    classifier: Classifier,
+    *,
+    batch_size: int = 32,
+    max_length: int = 128,
+    explain_evidence: bool = False,
+) -> list[ScoreResult]:
+    """The one path from prepared pages to results: every front end (score, scan, evaluate) calls it.
+
+    All pages' sentences go to the model in one pooled call, each with the page context its model
+    reads (decided here, once), so short pages still fill batches.
+    """
+    reads_context = wants_context(classifier) and not all(page.lines for page in pages)
+    texts: list[str] = []
+    contexts: list[str] = []
+    for page in pages:
+        own = [s.text for s in page.sentences]
+        texts += own
+        if reads_context:
+            contexts += [""] * len(own) if page.lines else page_contexts(own)
+    context_arg = contexts if reads_context else None
+    probabilities = classifier.predict(texts, contexts=context_arg, batch_size=batch_size, max_length=max_length) if texts else []
+    evidence = None
+    if explain_evidence:
+        evidence = explain(
+            classifier, texts, probabilities, contexts=context_arg,
+            offsets=[s.start for page in pages for s in page.sentences], batch_size=batch_size, max_length=max_length,
+        )
+    results, at = [], 0
+    for page in pages:
+        n = len(page.sentences)
+        results.append(assemble(classifier.name, page.sentences, page.skipped, probabilities[at : at + n],
+                                evidence[at : at + n] if evidence is not None else None))
+        at += n
+    return results
 
 
 def assemble(
@@ -90,16 +140,6 @@ def score_text(
     config = config or ScoreConfig()
     sentences, skipped = prepare(text, config.lines)
     classifier = get_classifier(model, config)
-    texts = [s.text for s in sentences]
-    # --lines: every line stands alone; models without page context never read it
-    contexts = neighbours(texts) if wants_context(classifier) and not config.lines else None
-    probabilities = classifier.predict(
-        texts, contexts=contexts, batch_size=config.batch_size, max_length=config.max_length
-    )
-    evidence = None
-    if config.explain:
-        evidence = explain(
-            classifier, texts, probabilities, contexts=contexts, offsets=[s.start for s in sentences],
-            batch_size=config.batch_size, max_length=config.max_length,
-        )
-    return assemble(classifier.name, sentences, skipped, probabilities, evidence)
+    page = PreparedPage(sentences, skipped, lines=config.lines)
+    return score_pages([page], classifier, batch_size=config.batch_size, max_length=config.max_length,
+                       explain_evidence=config.explain)[0]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nuchter.errors import InputError
-from nuchter.inputs import neighbours, wants_context
 from nuchter.extract import DOCUMENT_SUFFIXES, read_document
-from nuchter.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
+from nuchter.pipeline import PreparedPage, score_pages
+from nuchter.results import DocumentResult, Skipped, SkippedFile
 from nuchter.segment import SENTENCE, segment
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -116,10 +116,8 @@ def _walk(root: Path, config: ScanConfig) -> Iterator[Path | SkippedFile]:
 
 
 def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[DocumentResult | SkippedFile]:
-    """Read, segment and score a group of documents with one pooled prediction."""
-    prepared: list[tuple[Path, str, list, list] | SkippedFile] = []
-    texts: list[str] = []
-    contexts: list[str] = []
+    """Read and segment a group of documents, then score them together on the one scoring path."""
+    prepared: list[tuple[Path, str, PreparedPage] | SkippedFile] = []
     for path in paths:
         try:
             text = read_document(path, max_bytes=config.max_bytes)
@@ -134,29 +132,12 @@ def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[D
         if not sentences:
             prepared.append(SkippedFile(str(path), "no scorable sentence (only headings, references or furniture)"))
             continue
-        prepared.append((path, text, sentences, [s for s in segments if s.kind != SENTENCE]))
-        texts += [s.text for s in sentences]
-        if wants_context(classifier):
-            contexts += neighbours([s.text for s in sentences])
-    probabilities = iter(
-        classifier.predict(texts, contexts=contexts or None, batch_size=config.batch_size, max_length=config.max_length)
-        if texts else []
-    )
-    results: list[DocumentResult | SkippedFile] = []
-    for item in prepared:
-        if isinstance(item, SkippedFile):
-            results.append(item)
-            continue
-        path, text, sentences, skipped = item
-        scored = []
-        for index, seg in enumerate(sentences):
-            probs = next(probabilities)
-            label = max(probs, key=probs.__getitem__)
-            scored.append(SentenceScore(index, seg.start, seg.end, seg.text, label, round(probs[label], 4),
-                                        {k: round(v, 4) for k, v in probs.items()}))
-        result = ScoreResult(classifier.name, tuple(scored), tuple(Skipped(s.start, s.end, s.text, s.kind) for s in skipped))
-        results.append(DocumentResult(str(path), text, result))
-    return results
+        skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
+        prepared.append((path, text, PreparedPage(sentences, skipped)))
+    pages = [item[2] for item in prepared if not isinstance(item, SkippedFile)]
+    scored = iter(score_pages(pages, classifier, batch_size=config.batch_size, max_length=config.max_length))
+    return [item if isinstance(item, SkippedFile) else DocumentResult(str(item[0]), item[1], next(scored))
+            for item in prepared]
 
 
 _worker_classifier = None

@@ -45,6 +45,27 @@ _ABBREV_END = re.compile(
     r"(?:^|[\s(\[])(?:" + "|".join(re.escape(a) for a in NON_FINAL_ABBREVIATIONS) + r")$",
     re.IGNORECASE,
 )
+_LETTER_STOP = re.compile(r"(?<![\w.])[A-Z]\.\s+(?=[A-ZÀ-Ý])")
+"""A capital letter with a stop before another capital: an initial ("J. Jansen") or a letter that
+ends a sentence ("vitamine D. Deze"), which pysbd always reads as an initial."""
+LETTER_NAMES = frozenset((
+    "vitamine", "vitamines", "type", "groep", "bloedgroep", "hepatitis", "fase", "klasse", "categorie",
+    "stadium", "niveau", "optie", "variant", "plan", "schema", "blok", "bijlage", "punt", "kolom", "rij",
+    "zone", "lijst", "kant", "pakket", "formule", "maat",
+))
+"""Nouns that a letter names ("vitamine D", "hepatitis B", "plan B"): a stop after that letter ends
+the sentence, since no name follows them."""
+SENTENCE_STARTS = frozenset((
+    "de", "het", "een", "deze", "dit", "dat", "die", "ik", "je", "jij", "u", "uw", "we", "wij", "ze",
+    "zij", "hij", "men", "er", "ook", "maar", "en", "want", "dus", "daarom", "daarna", "daardoor",
+    "daarnaast", "toch", "zo", "nu", "dan", "als", "wanneer", "omdat", "hoewel", "bij", "in", "op",
+    "met", "voor", "na", "om", "tijdens", "zonder", "wat", "hoe", "waarom", "wie", "welke", "waar",
+    "niet", "geen", "veel", "vaak", "soms", "meer", "alle", "elke", "iedere", "onze", "ons", "mijn",
+    "jouw", "hun", "bovendien", "verder", "tot", "sinds", "zelfs", "helaas", "gelukkig",
+))
+"""Function words that open a Dutch sentence and never a surname; "De" and "Van" count only when a
+lower-case word follows ("J. De Smet" is a name)."""
+_TITLE_BEFORE = re.compile(r"(?:^|\s)(?:[A-Z]\.|" + "|".join(re.escape(a) for a in NON_FINAL_ABBREVIATIONS) + r")\s*$", re.IGNORECASE)
 _CLOSERS = "\"'”’»)]"
 _TERMINAL = ".!?…"
 _BULLET = re.compile(r"^(?:[-*•–·▪]|\d{1,3}[.)]|\[\d{1,3}\])\s+")
@@ -258,6 +279,7 @@ def _split(text: str, start: int, end: int) -> Iterator[Segment]:
             merged[-1] = (merged[-1][0], piece_end)
         else:
             merged.append((piece_start, piece_end))
+    merged = [cut for piece in merged for cut in _split_letter_stops(flat, *piece)]
     for piece_start, piece_end in merged:
         s, e = start + piece_start, start + piece_end
         sentence = text[s:e]
@@ -268,6 +290,38 @@ def _split(text: str, start: int, end: int) -> Iterator[Segment]:
         else:
             kind = SENTENCE
         yield Segment(s, e, sentence, kind)
+
+
+def ends_at_letter(before: str, after: str) -> bool:
+    """Does "<before> X. <after>" end a sentence after the letter X?
+
+    >>> ends_at_letter("Slik elke dag vitamine", "Deze pillen werken.")
+    True
+    >>> ends_at_letter("Volgens dr.", "de Vries werkt het.") or ends_at_letter("Volgens", "De Smet werkt het.")
+    False
+    """
+    words = before.split()
+    if not words or _TITLE_BEFORE.search(before):  # "J." at the start, "dr. A.", "J. W."
+        return False
+    if words[-1].lower().strip("(\"'“‘") in LETTER_NAMES:
+        return True
+    following = after.split()
+    first = following[0].strip(",;:") if following else ""
+    if first.lower() not in SENTENCE_STARTS:
+        return False
+    if first in ("De", "Den", "Van") and len(following) > 1 and following[1][:1].isupper():
+        return False
+    return True
+
+
+def _split_letter_stops(flat: str, start: int, end: int) -> list[tuple[int, int]]:
+    out = []
+    for match in _LETTER_STOP.finditer(flat, start, end):
+        if ends_at_letter(flat[start : match.start()], flat[match.end() : end]):
+            out.append((start, match.start() + 2))
+            start = match.end()
+    out.append((start, end))
+    return out
 
 
 def segment(text: str) -> Iterator[Segment]:

@@ -31,10 +31,10 @@ from nuchter import report
 from nuchter.batching import MicroBatcher
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError, NuchterError
-from nuchter.explain import evidence, occlusions
+from nuchter.explain import Widening, evidence, occlusions
 from nuchter.extract import clean_text, html_to_text
 from nuchter.labels import LABELS
-from nuchter.inputs import neighbours
+from nuchter.inputs import page_contexts
 from nuchter.page import CSP, render_page
 from nuchter.pipeline import assemble, prepare
 from nuchter.results import ScoreResult
@@ -198,13 +198,21 @@ class Scorer:
     async def finish(self, prepared, explain: bool = False) -> ScoreResult:
         sentences, skipped, lines = prepared
         texts = [s.text for s in sentences]
-        contexts = [""] * len(texts) if lines else neighbours(texts)  # "" is what --lines feeds: no context
+        contexts = [""] * len(texts) if lines else page_contexts(texts)  # "" is what --lines feeds: no context
         probabilities = await self.batcher.predict(list(zip(texts, contexts)))
         found = None
         if explain:  # the occluded variants go through the same batcher, so they share calls too
             cut = occlusions(texts, contexts)
             cut_probabilities = await self.batcher.predict(list(zip(cut.texts, cut.contexts)))
-            found = evidence(texts, probabilities, cut, cut_probabilities, offsets=[s.start for s in sentences])
+            offsets = [s.start for s in sentences]
+            found = evidence(texts, probabilities, cut, cut_probabilities, offsets=offsets)
+            widening = Widening(texts, probabilities, cut, cut_probabilities, found, contexts=contexts, offsets=offsets)
+            while True:  # where no single span moved anything: cut more, as `score --explain` does
+                variants, variant_contexts, pending = widening.inputs()
+                if not pending:
+                    break
+                widening.absorb(pending, await self.batcher.predict(list(zip(variants, variant_contexts))))
+            found = widening.merged(found)
         return assemble(self.name, sentences, skipped, probabilities, found)
 
 
@@ -261,6 +269,13 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if not body.strip():
+            return await error(400, 'the body is empty: send a JSON object such as {"text": "…"}')(scope, receive, send)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return await error(400, f"the body is not valid UTF-8 (byte {exc.start}): send JSON encoded as UTF-8")(
+                scope, receive, send)
         replayed = False
 
         async def replay():

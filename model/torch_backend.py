@@ -48,7 +48,7 @@ class Classifier:
         texts = [unicodedata.normalize("NFC", t) for t in texts]
         if contexts is not None:
             contexts = [unicodedata.normalize("NFC", c) for c in contexts]
-        if self.inputs.context == "vectors":
+        if self.inputs.reads_vectors:
             return self._predict_vectors(texts, contexts, batch_size, max_length)
         first = self.inputs.first(texts)
         second = self.inputs.second(texts, contexts)
@@ -74,7 +74,7 @@ class Classifier:
         """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
         import torch
 
-        plan = vector_plan(texts, contexts)
+        plan = vector_plan(texts, contexts, page=self.inputs.reads_page)
         first = self.inputs.first(plan.unique)
 
         def parts(chunk: list[int]):

@@ -4,8 +4,10 @@ import json
 import shutil
 
 import pytest
+from typer.testing import CliRunner
 
 from nuchter.classify import Classifier, load_classifier, looks_local, resolve_model
+from nuchter.cli import app
 from nuchter.modeldir import label_order
 from nuchter.errors import ModelError
 from nuchter.labels import LABELS
@@ -85,6 +87,31 @@ def test_active_model_is_used_when_none_is_given(tiny_model, isolated_store):
     (isolated_store / "active").write_text("mijn-model\n")
     assert resolve_model(None) == str(isolated_store / "models" / "mijn-model")
     assert resolve_model("elders") == "elders"
+
+
+def test_store_names_resolve_before_the_hub_and_a_mistyped_one_fails_at_once(tiny_model, isolated_store):
+    """Issue 23: `--model retrain1` is what `nuchter models` lists, not a hub id."""
+    (isolated_store / "models").mkdir(parents=True)
+    shutil.copytree(tiny_model, isolated_store / "models" / "retrain1")
+    assert resolve_model("retrain1") == str(isolated_store / "models" / "retrain1")
+    assert load_classifier("retrain1").predict(["Magnesium geneest alles."])
+    with pytest.raises(ModelError, match="did you mean retrain1"):
+        resolve_model("retrain2")
+    with pytest.raises(ModelError, match="not a hub id"):
+        resolve_model("mijn model!")
+    assert resolve_model("xlm-roberta-base") == "xlm-roberta-base"  # a bare hub id still is one
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", "--model", "retrain2", "Kurkuma geneest alles."])
+    assert result.exit_code == 1 and "did you mean retrain1" in result.output
+
+
+def test_an_unreachable_hub_fails_at_once_with_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once, no real hub
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    with pytest.raises(ModelError, match="cannot reach the model hub .* not in the local Hugging Face cache"):
+        load_classifier("someone/some-model")
 
 
 @pytest.mark.parametrize(

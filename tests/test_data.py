@@ -14,6 +14,9 @@ from tests.conftest import ROOT
 DATA = ROOT / "data"
 KINDS = {"sentence", "bullet", "heading", "furniture"}
 REGISTERS = {"webshop", "provider", "coach", "forum", "blog", "newsletter", "news", "health-info", "study-summary"}
+ROUND_THREE_REGISTERS = {"shop-blog", "magazine"}
+"""Registers of the real-page development set that round 3 added."""
+HELD_OUT = ROOT.parent / "shared" / "realdev" / "realdev.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +36,12 @@ def test_every_row_is_documented():
             row = json.loads(line)
             where = f"{path.name}:{number}"
             assert {"text", "label", "doc_id", "source", "topic", "register"} <= set(row), where
-            if "pages" in path.parts:  # whole pages: structure rows are kept, unlabelled
+            if {"pages", "pages3"} & set(path.parts):  # whole pages: structure rows are kept, unlabelled
                 assert row["kind"] in KINDS and row["locale"] in ("nl-NL", "nl-BE"), where
                 assert (row["label"] is None) == (row["kind"] in ("heading", "furniture")), where
             if row["label"] is not None:
                 assert row["label"] in LABELS, where
-            assert row["register"] in REGISTERS, where
+            assert row["register"] in REGISTERS | ("pages3" in path.parts and ROUND_THREE_REGISTERS or set()), where
             assert row["text"] == row["text"].strip() and row["topic"], where
 
 
@@ -50,7 +53,7 @@ def test_size_and_balance(corpus):
     assert counts["supported"] == max(counts.values())  # real pages are mostly plain statements
     topics = {e.topic for e in original} - {"psilocybin"}
     assert len(topics) >= 25, sorted(topics)
-    assert {e.register for e in original} == REGISTERS
+    assert {e.register for e in original} == REGISTERS | ROUND_THREE_REGISTERS
 
 
 def _round(corpus, folder: str):
@@ -60,8 +63,9 @@ def _round(corpus, folder: str):
 def test_documents_are_whole_short_in_round_one_page_length_in_round_two(corpus):
     sizes = Counter(e.doc_id for e in _round(corpus, "original"))
     assert min(sizes.values()) >= 5 and max(sizes.values()) <= 15
-    pages = Counter(e.doc_id for e in _round(corpus, "pages"))
-    assert min(pages.values()) >= 20 and max(pages.values()) <= 60
+    for folder in ("pages", "pages3"):
+        pages = Counter(e.doc_id for e in _round(corpus, folder))
+        assert min(pages.values()) >= 20 and max(pages.values()) <= 60, folder
 
 
 def test_round_two_reads_like_the_real_web(corpus):
@@ -75,6 +79,39 @@ def test_round_two_reads_like_the_real_web(corpus):
         by_register[e.register].add(e.label)
     assert set(by_register) == REGISTERS
     assert all(labels == set(LABELS) for labels in by_register.values()), by_register
+
+
+def test_round_three_is_aimed_at_the_pages_the_model_fails_on(corpus):
+    """Issue 20: 6,000+ sentences in whole pages, mostly providers, coaches and shops, both locales,
+    flagged more often than round 2 (the real-page errors are missed overclaims and promotion)."""
+    pages = _round(corpus, "pages3")
+    assert len(pages) >= 6000 and len({e.doc_id for e in pages}) >= 250
+    failing = {"provider", "coach", "webshop", "shop-blog"}
+    assert sum(e.register in failing for e in pages) / len(pages) >= 0.5
+    flagged = lambda rows: sum(e.label in ("overclaimed", "promotional") for e in rows) / len(rows)  # noqa: E731
+    assert flagged(pages) > flagged(_round(corpus, "pages")) + 0.05
+    assert 0.45 <= sum(e.label == "supported" for e in pages) / len(pages) <= 0.6
+    locales = Counter(json.loads(line)["locale"] for path in (DATA / "pages3").glob("*.jsonl")
+                      for line in path.read_text(encoding="utf-8").splitlines())
+    assert locales["nl-BE"] >= 0.25 * sum(locales.values())
+
+
+@pytest.mark.skipif(not HELD_OUT.is_file(), reason="the real-page development set is not beside this checkout")
+def test_no_corpus_sentence_is_a_near_copy_of_the_real_page_development_set(corpus):
+    from nuchter.training.corpus import close_to_held_out, read_texts
+
+    held_out = read_texts(HELD_OUT)
+    found = close_to_held_out(corpus.examples, held_out)
+    assert not [(corpus.examples[i].where, j + 1, why) for i, j, why in found]
+
+
+def test_the_held_out_check_finds_a_reworded_copy():
+    from nuchter.training.corpus import Example, close_to_held_out
+
+    held_out = ["Naarmate je ouder wordt, maakt je lichaam minder collageen aan.", "Boek nu je eerste sessie."]
+    rows = [Example("Naarmate je ouder wordt maakt je lichaam steeds minder collageen aan!", "supported", "d"),
+            Example("Met het ouder worden neemt de aanmaak van collageen langzaam af.", "supported", "d")]
+    assert [(i, j) for i, j, _ in close_to_held_out(rows, held_out)] == [(0, 0)]
 
 
 def test_minimal_pairs_cover_all_four_labels_in_four_documents():
@@ -93,7 +130,8 @@ def test_minimal_pairs_cover_all_four_labels_in_four_documents():
 def test_no_new_sentence_is_a_near_copy_of_another(corpus):
     from nuchter.training.corpus import near_copies
 
-    new = {i for i, e in enumerate(corpus.examples) if "/pages/" in e.where.replace("\\", "/")}
+    new = {i for i, e in enumerate(corpus.examples)
+           if any(f"/{folder}/" in e.where.replace("\\", "/") for folder in ("pages", "pages3"))}
     found = near_copies(corpus.examples, threshold=0.8, among=new)
     shown = [(corpus.examples[a].where, corpus.examples[b].where, j) for a, b, j in found]
     assert not shown, shown[:10]

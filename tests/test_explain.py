@@ -71,7 +71,7 @@ def test_evidence_finds_the_trigger_and_offsets_cut_the_input():
     (top,) = found[1]
     assert (top.text, text[top.start : top.end]) == ("geneest", "geneest")
     assert top.weight == 0.8
-    texts, contexts = model.calls[-1]
+    texts, contexts = model.calls[1]  # the occluded variants, in one call after the scores
     assert "Kurkuma alle ontstekingen." in texts
     assert set(contexts) == {"ctx a", "ctx b"}  # every variant keeps its own sentence's context
 
@@ -130,3 +130,51 @@ def test_html_underlines_evidence_and_escapes_it():
     assert '<span class="ev" title="evidence · 0.80">geneest</span>' in page
     assert "<b>" not in page and "&lt;b&gt;" in page
     assert ".s:hover .ev" in page
+
+
+class AnyOf:
+    """A stand-in model where several words carry the label: 'overclaimed' while any trigger is present,
+    a hair less sure for each one missing (less than evidence counts), so no single cut moves anything."""
+
+    name = "any-of"
+
+    def __init__(self, triggers=("geneest", "gegarandeerd", "altijd")):
+        self.triggers = triggers
+
+    def predict(self, texts, *, contexts=None, batch_size=32, max_length=128):
+        out = []
+        for text in texts:
+            hits = sum(t in text for t in self.triggers)
+            row = {label: 0.01 for label in LABELS}
+            if hits:
+                row["overclaimed"] = 0.95 + 0.001 * hits
+            else:
+                row["supported"] = 0.90
+            out.append(row)
+        return out
+
+
+def test_when_no_single_word_moves_the_label_the_smallest_set_that_does_is_the_evidence():
+    """Issue 23: "Onze kruidenthee geneest … gegarandeerd." got no evidence at all."""
+    model = AnyOf()
+    text = "Onze kruidenthee geneest uw darmklachten altijd en gegarandeerd."
+    result = score_text(text, model=model, config=ScoreConfig(explain=True))
+    (sentence,) = result.sentences
+    assert sentence.label == "overclaimed"
+    found = sorted(e.text for e in sentence.evidence)
+    assert found == ["altijd", "gegarandeerd", "geneest"]  # all three had to go before the label moved
+    assert all(e.weight > 0 for e in sentence.evidence)
+    assert all(text[e.start:e.end] == e.text for e in sentence.evidence)
+    # a sentence one word already explains keeps its single-word evidence
+    plain = score_text("Kurkuma geneest alles.", model=Keyword(), config=ScoreConfig(explain=True))
+    assert [e.text for e in plain.sentences[0].evidence] == ["geneest"]
+
+
+def test_widening_stays_within_the_budget():
+    model = AnyOf()
+    calls = []
+    original = model.predict
+    model.predict = lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
+    text = " ".join(f"Thee {i} geneest klachten altijd en gegarandeerd." for i in range(60))
+    score_text(text, model=model, config=ScoreConfig(explain=True))
+    assert sum(calls[1:]) <= BUDGET + 60  # the occlusions and the widening rounds share one budget

@@ -231,6 +231,12 @@ def test_noise_labels_leave_the_active_models_answers_identical(builtin, corpus,
     card = (store.path_of("ruis") / "README.md").read_text(encoding="utf-8")
     assert "## Activation" in card and "Decision: **kept, not activated**" in card
 
+    # issue 23: switching to it later shows the guard's verdict and asks first
+    refused = runner.invoke(app, ["models", "use", "ruis"], input="n\n")
+    assert refused.exit_code == 1 and "kept ruis inactive" in refused.stderr and "not clearly above chance" in refused.stderr
+    assert store.active_name() == "builtin"
+    assert runner.invoke(app, ["models", "use", "ruis", "--yes"]).exit_code == 0 and store.active_name() == "ruis"
+
 
 def test_a_genuinely_better_retrain_is_activated(corpus, tmp_path):
     """A tiny model cannot learn the task in seconds, so the better model has seen the corpus's test

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from nuchter.classify import load_classifier
-from nuchter.inputs import CONFIG_KEY, HEADS_FILE, InputSpec, combine, neighbours, shorten, split_neighbours, vector_plan
+from nuchter.inputs import (
+    CONFIG_KEY, HEADS_FILE, InputSpec, combine, neighbours, page_contexts, page_key, shorten, split_neighbours, vector_plan,
+)
 from nuchter.labels import LABELS
 from nuchter.onnx_backend import ONNX_DIR
 
@@ -56,13 +58,38 @@ def test_combined_logits_are_own_plus_what_the_neighbours_add():
     assert np.allclose(probabilities, expected)
 
 
+def test_page_contexts_carry_one_key_per_page_and_read_as_neighbours():
+    first, second = page_contexts(["A.", "B.", "C."]), page_contexts(["A.", "B.", "D."])
+    assert [split_neighbours(c) for c in first] == [split_neighbours(c) for c in neighbours(["A.", "B.", "C."])]
+    assert len({page_key(c) for c in first}) == 1 and page_key(first[0]) != page_key(second[0])
+    assert InputSpec(context="neighbours").second(["B."], first[1:2]) == ["A. C."]  # the key never reaches a model
+
+
+def test_a_page_plan_averages_over_the_page_and_an_occluded_variant_reads_the_same_page():
+    page = ["A.", "B.", "C."]
+    contexts = page_contexts(page)
+    plan = vector_plan(page + ["X."], contexts + page_contexts(["X."]), page=True)
+    assert plan.page == [0, 0, 0, 1] and plan.members == [[0, 1, 2], [3]]
+    # --explain scores cut-down variants with their sentence's context: they read the page, not themselves
+    variants = vector_plan(["B", "A"], [contexts[1], contexts[0]], page=True)
+    assert [variants.unique[i] for i in variants.members[0]] == ["A.", "C.", "B."] and variants.page == [0, 0]
+    # a sentence without a page (--lines) is a page of its own
+    assert vector_plan(["A.", "B."], None, page=True).members == [[0], [1]]
+    own = np.zeros((4, 4))
+    zeros = np.zeros((4, 4))
+    as_page = np.array([[3.0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 3.0]])
+    logits = np.log(combine(plan, np.hstack([own, zeros, zeros, as_page])))
+    logits -= logits[:, :1]
+    assert np.allclose(logits[:3, 3], -1.0) and np.allclose(logits[3, 3], 3.0)  # page mean: 1.0 on label 0
+
+
 def test_spec_reads_its_block_and_refuses_nonsense():
     spec = InputSpec.from_config({CONFIG_KEY: {"prefix": "query: ", "context": "neighbours", "temperature": 1.5}})
     assert spec.first(["Zin."]) == ["query: Zin."]
     assert spec.second(["Zin."], [""]) == ["-"]  # an empty second segment would vanish in the tokenizer
     assert InputSpec.from_config({}).second(["Zin."], ["iets"]) is None
     with pytest.raises(ValueError):
-        InputSpec(context="page")
+        InputSpec(context="whole-page")
     with pytest.raises(ValueError):
         InputSpec(temperature=0)
 
@@ -158,7 +185,7 @@ def test_score_text_feeds_page_neighbours_but_lines_stand_alone(tiny_model, tmp_
     clf.predict = spy
     score_text(" ".join(PAGE), model=clf)
     score_text("\n".join(PAGE), model=clf, config=ScoreConfig(lines=True))
-    assert seen[0] == neighbours(PAGE) and seen[1] is None
+    assert seen[0] == page_contexts(PAGE) and seen[1] is None
 
 
 def _with_vector_heads(source: Path, target: Path, seed: int = 0) -> Path:
@@ -177,6 +204,55 @@ def _with_vector_heads(source: Path, target: Path, seed: int = 0) -> Path:
     config = json.loads((target / "config.json").read_text())  # save_pretrained keeps the block; check it
     assert config[CONFIG_KEY]["context"] == "vectors"
     return target
+
+
+def _with_page_heads(source: Path, target: Path, seed: int = 0) -> Path:
+    """The tiny model as a 'page' model with random neighbour and page heads."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from nuchter.vector_heads import NeighbourHeads
+
+    _with_inputs(source, target, prefix="query: ", context="page")
+    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target), page=True)
+    torch.manual_seed(seed)
+    for layer in heads.heads().values():
+        torch.nn.init.normal_(layer.weight, std=2.0)
+    torch.nn.init.normal_(heads.as_page.weight, std=10.0)  # tiny random sentences' vectors differ little
+    heads.save(target)
+    return target
+
+
+@pytest.mark.slow
+def test_a_page_model_reads_the_whole_page_the_same_way_in_training_torch_and_onnx(tiny_model, tmp_path):
+    import torch
+
+    from nuchter.pipeline import score_text
+    from nuchter.vector_heads import page_numbers
+
+    model = _with_page_heads(tiny_model, tmp_path / "page")
+    torch_clf = load_classifier(str(model), backend="torch")
+    onnx_clf = load_classifier(str(model), backend="onnx", int8=False)
+    contexts = page_contexts(PAGE)
+    with_torch = _matrix(torch_clf.predict(PAGE, contexts=contexts))
+    assert np.abs(with_torch - _matrix(onnx_clf.predict(PAGE, contexts=contexts))).max() < 1e-4
+    # training's forward (rows of one page share its mean) gives the scoring paths' answer
+    encoded = torch_clf.tokenizer(["query: " + t for t in PAGE], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = torch_clf.network(**encoded, before=torch.tensor([-1, 0, 1, 2]), after=torch.tensor([1, 2, 3, -1]),
+                                   page=page_numbers([0, 0, 0, 0])).logits
+    trained = torch.softmax(logits / torch_clf.inputs.temperature, -1).numpy()
+    assert np.abs(trained - with_torch).max() < 1e-4
+    # the rest of the page reaches every sentence: the same sentence and neighbours on another page differ
+    other = PAGE[:3] + ["Boek nu je retraite met korting!"]
+    on_other = _matrix(torch_clf.predict(other, contexts=page_contexts(other)))
+    assert np.abs(np.log(on_other[1]) - np.log(with_torch[1])).max() > 1e-2
+    # pages scored together do not leak into each other
+    pooled = _matrix(torch_clf.predict(PAGE + other, contexts=contexts + page_contexts(other)))
+    assert np.abs(pooled[:4] - with_torch).max() < 1e-5 and np.abs(pooled[4:] - on_other).max() < 1e-5
+    # score_text feeds it so; a sentence scored apart with its context gets what it gets on the page
+    result = score_text(" ".join(PAGE), model=onnx_clf)
+    assert np.abs(_matrix([s.scores for s in result.sentences]) - with_torch).max() < 1e-3
 
 
 @pytest.mark.slow

@@ -117,7 +117,34 @@ def test_resume_skips_finished_documents(folder, tiny_model, tmp_path):
     assert resumed.exit_code == 0, resumed.output
     paths = [json.loads(line)["path"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["a.txt", "a.txt", "b.md", "b.md", "c.txt", "c.txt"]
-    assert "1 documents already done" in resumed.stderr  # b.md, the last one, was redone
+    assert "2 documents already done" in resumed.stderr  # b.md was written whole: not scored again
+
+
+def test_a_resumed_scan_writes_what_an_uninterrupted_one_does(folder, tiny_model, tmp_path):
+    """Issue 23: no duplicate summary rows, the last finished document not scored again."""
+    args = ["scan", str(folder), "--model", str(tiny_model), "--max-size", "1"]
+    whole_out, whole_summary = tmp_path / "heel.jsonl", tmp_path / "heel.csv"
+    whole = runner.invoke(app, [*args, "--out", str(whole_out), "--summary", str(whole_summary)])
+    assert whole.exit_code == 0, whole.output
+    lines = whole_out.read_text(encoding="utf-8").splitlines(keepends=True)
+    paths = [json.loads(line)["path"] for line in lines]
+    second = next(i for i, p in enumerate(paths) if p != paths[0])
+    # stopped while writing the second document: its first sentence is there, the rest is not
+    cut_out, cut_summary = tmp_path / "deels.jsonl", tmp_path / "deels.csv"
+    cut_out.write_text("".join(lines[: second + 1]), encoding="utf-8")
+    summary_lines = whole_summary.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut_summary.write_text("".join(summary_lines[:-3]), encoding="utf-8")
+    resumed = runner.invoke(app, [*args, "--out", str(cut_out), "--summary", str(cut_summary), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 documents already done" in resumed.stderr
+    assert cut_out.read_text(encoding="utf-8") == whole_out.read_text(encoding="utf-8")
+    assert cut_summary.read_text(encoding="utf-8") == whole_summary.read_text(encoding="utf-8")
+    # resuming a finished scan scores nothing and changes nothing
+    again = runner.invoke(app, [*args, "--out", str(cut_out), "--summary", str(cut_summary), "--resume"])
+    assert again.exit_code == 0 and f"{len(set(paths))} documents already done" in again.stderr
+    assert "scored 0 sentences in 0 documents" in again.stderr
+    assert cut_out.read_text(encoding="utf-8") == whole_out.read_text(encoding="utf-8")
+    assert cut_summary.read_text(encoding="utf-8") == whole_summary.read_text(encoding="utf-8")
 
 
 def test_workers_give_the_same_results(tmp_path, tiny_linear):

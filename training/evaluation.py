@@ -1,16 +1,30 @@
-"""Evaluate a model on labelled data: macro-F1, per-label figures, confusion matrix, errors."""
+"""Evaluate a model on labelled data: macro-F1, per-label figures, confusion matrix, errors.
+
+Two ways to read the data. Sentence mode scores every labelled row with its neighbours in its
+document (the corpus's own splits). Page mode scores each labelled page as one text, exactly as
+`nuchter score` and `scan` serve it: the page's sentences are joined, cut by nuchter's own
+segmenter, scored on the one scoring path, and each labelled sentence takes the label of the
+predicted sentence that covers most of its characters (a sentence the tool skips as a heading or
+furniture counts as `supported`). Real pages are measured this way, with an interval from
+resampling whole pages, because sentences of one page are not independent.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from nuchter.classify import load_classifier
 from nuchter.labels import LABELS
 from nuchter.report import spreadsheet_safe
-from nuchter.training.corpus import Example, contexts_of, load_for_training
+from nuchter.errors import NuchterError
+from nuchter.training.corpus import Example, Problem, contexts_of, data_files, load_for_training, read_rows, to_example
 from nuchter.training.train import LABEL2ID
 
 
@@ -34,11 +48,210 @@ def evaluate_model(
     metrics["model"] = classifier.name
     metrics["sentences"] = len(examples)
     metrics["split"] = split or "all"
-    metrics["serving"] = type(classifier).__name__ + (f" int8={int8}" if "Onnx" in type(classifier).__name__ else "")
+    metrics["serving"] = _serving(classifier, int8)
     errors = [
         (e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label
     ]
     return metrics, errors
+
+
+PAGE_KEYS = ("url", "page", "page_id", "pagina")
+"""Row fields that name a row's page; a set whose rows carry one is read as whole pages.
+The corpus's ``doc_id`` counts only when asked for (``--page-key doc_id``)."""
+GROUP_KEYS = ("register", "group")
+PAGES_PER_CALL = 32
+"""Pages pooled into one model call, as ``nuchter scan`` pools documents."""
+MISSING_LABEL = "supported"
+"""What a labelled sentence counts as when the tool scores no sentence over it."""
+
+
+@dataclass(frozen=True)
+class LabelledPage:
+    key: str
+    group: str
+    examples: tuple[Example, ...]
+
+    def text_and_spans(self) -> tuple[str, list[tuple[int, int]]]:
+        """The page as one text (sentences joined by a space) and each sentence's span in it."""
+        spans, at = [], 0
+        for example in self.examples:
+            spans.append((at, at + len(example.text)))
+            at += len(example.text) + 1
+        return " ".join(e.text for e in self.examples), spans
+
+
+def page_key_of(paths: Sequence[Path]) -> str | None:
+    """The page field of a set, if its rows have one of ``PAGE_KEYS`` (checked on the first row)."""
+    for path in data_files(paths):
+        for _, row in read_rows(path):
+            if isinstance(row, dict):
+                return next((k for k in PAGE_KEYS if row.get(k) not in (None, "")), None)
+    return None
+
+
+def read_pages(paths: Sequence[Path], page_key: str, group_key: str | None = None) -> list[LabelledPage]:
+    """Consecutive rows with the same ``page_key`` are one page, in reading order; unlabelled
+    structure rows are left out; a page whose rows are not consecutive is an error."""
+    pages: list[LabelledPage] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for path in data_files(paths):
+        current: str | None = None
+        rows: list[Example] = []
+        group = ""
+
+        def close():
+            if rows:
+                pages.append(LabelledPage(current, group, tuple(rows)))
+
+        for where, row in read_rows(path):
+            item = to_example(where, row, path.stem)
+            if item is None:
+                continue
+            if isinstance(item, Problem):
+                problems.append(item)
+                continue
+            key = str(row.get(page_key) or "").strip()
+            if not key:
+                problems.append(Problem(where, f"no {page_key!r}: every row needs its page"))
+                continue
+            if key != current:
+                close()
+                if key in seen:
+                    problems.append(Problem(where, f"page {key!r} starts again here: keep each page's rows together, in reading order"))
+                seen.add(key)
+                current, rows = key, []
+                group = str(row.get(group_key) or "") if group_key else next((str(row[k]) for k in GROUP_KEYS if row.get(k)), "")
+            rows.append(item)
+        close()
+    fatal = [p for p in problems if p.fatal]
+    if fatal:
+        more = f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""
+        raise NuchterError(f"{fatal[0]}{more}")
+    if not pages:
+        raise NuchterError("no labelled sentences in that data")
+    return pages
+
+
+def align(spans: Sequence[tuple[int, int]], predicted: Sequence[tuple[int, int, str]]) -> list[str]:
+    """Each labelled span's label: that of the predicted sentence covering most of its characters.
+
+    >>> align([(0, 10), (11, 20), (21, 25)], [(0, 14, "hedged"), (15, 20, "promotional")])
+    ['hedged', 'promotional', 'supported']
+    """
+    out = []
+    for start, end in spans:
+        best, label = 0, MISSING_LABEL
+        for p_start, p_end, p_label in predicted:
+            overlap = min(end, p_end) - max(start, p_start)
+            if overlap > best:
+                best, label = overlap, p_label
+        out.append(label)
+    return out
+
+
+def predict_pages(classifier, pages: Sequence[LabelledPage], *, batch_size: int = 32, max_length: int = 128,
+                  progress=None) -> list[list[tuple[str, dict]]]:
+    """Per page, per labelled sentence: the predicted label and the probabilities behind it."""
+    from nuchter.pipeline import PreparedPage, prepare, score_pages
+    from nuchter.errors import InputError
+
+    uniform = {label: 1 / len(LABELS) for label in LABELS}
+    out: list[list[tuple[str, dict]]] = []
+    for first in range(0, len(pages), PAGES_PER_CALL):
+        group = pages[first : first + PAGES_PER_CALL]
+        prepared, spans = [], []
+        for page in group:
+            text, page_spans = page.text_and_spans()
+            spans.append(page_spans)
+            try:
+                sentences, skipped = prepare(text)
+            except InputError:
+                sentences, skipped = [], ()
+            prepared.append(PreparedPage(sentences, skipped))
+        results = score_pages(prepared, classifier, batch_size=batch_size, max_length=max_length)
+        for page_spans, result in zip(spans, results):
+            scored = [(s.start, s.end, s.label) for s in result.sentences]
+            page_out = []
+            for span, label in zip(page_spans, align(page_spans, scored)):
+                cover = [s for s in result.sentences if min(span[1], s.end) > max(span[0], s.start)]
+                best = max(cover, key=lambda s: min(span[1], s.end) - max(span[0], s.start), default=None)
+                page_out.append((label, best.scores if best is not None else uniform))
+            out.append(page_out)
+        if progress:
+            progress(min(first + PAGES_PER_CALL, len(pages)), len(pages))
+    return out
+
+
+class PageEvaluation(NamedTuple):
+    metrics: dict
+    errors: list
+    gold: list[str]
+    predicted: list[str]
+    pages: list[str]
+    """Each sentence's page, for paired comparisons that resample whole pages."""
+
+
+def evaluate_pages(
+    model: str, data: list[Path], *, page_key: str | None = None, group_key: str | None = None,
+    threads: int | None = None, backend: str = "auto", int8: bool = True, batch_size: int = 32,
+    max_length: int = 128, progress=None,
+):
+    """Page-mode metrics for ``model``: macro-F1 with a 95 % interval over pages, per label, per group."""
+    import numpy as np
+
+    from nuchter.training.guard import bootstrap_weights, interval, macro_f1
+    from nuchter.training.metrics import compute
+
+    page_key = page_key or page_key_of(data)
+    if page_key is None:
+        raise NuchterError(f"no page field in that data: give --page-key (rows carry none of {', '.join(PAGE_KEYS)})")
+    pages = read_pages(data, page_key, group_key)
+    classifier = model if hasattr(model, "predict") else load_classifier(model, threads=threads, backend=backend, int8=int8)
+    predicted_pages = predict_pages(classifier, pages, batch_size=batch_size, max_length=max_length, progress=progress)
+    examples = [e for page in pages for e in page.examples]
+    predicted = [label for page in predicted_pages for label, _ in page]
+    probabilities = [probs for page in predicted_pages for _, probs in page]
+    gold_ids = np.array([LABEL2ID[e.label] for e in examples])
+    predicted_ids = np.array([LABEL2ID[p] for p in predicted])
+    metrics = compute(predicted_ids.tolist(), gold_ids.tolist())
+    page_of = [page.key for page in pages for _ in page.examples]
+    resampled = macro_f1(gold_ids, predicted_ids, bootstrap_weights(page_of))
+    metrics["macro_f1_interval"] = list(interval(resampled))
+    groups: dict[str, list[bool]] = defaultdict(list)
+    group_pages: dict[str, set] = defaultdict(set)
+    for page, page_predicted in zip(pages, predicted_pages):
+        if page.group:
+            group_pages[page.group].add(page.key)
+            groups[page.group] += [e.label == p for e, (p, _) in zip(page.examples, page_predicted)]
+    if groups:
+        metrics["per_group"] = {
+            g: {"accuracy": round(sum(hits) / len(hits), 4), "sentences": len(hits), "pages": len(group_pages[g])}
+            for g, hits in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        }
+    metrics.update(model=classifier.name, sentences=len(examples), pages=len(pages), split="pages",
+                   page_key=page_key, mode="pages", serving=_serving(classifier, int8))
+    errors = [(e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label]
+    return PageEvaluation(metrics, errors, [e.label for e in examples], predicted, page_of)
+
+
+def paired_difference(gold: Sequence[str], first: Sequence[str], second: Sequence[str], pages: Sequence[str]) -> dict:
+    """Macro-F1 of ``first`` minus that of ``second`` on the same sentences, with a 95 % interval from
+    resampling whole pages: a model replaces another only when the interval excludes no gain."""
+    import numpy as np
+
+    from nuchter.training.guard import bootstrap_weights, interval, macro_f1
+
+    ids = lambda labels: np.array([LABEL2ID[l] for l in labels])  # noqa: E731
+    weights = bootstrap_weights(list(pages))
+    gold_ids = ids(gold)
+    difference = macro_f1(gold_ids, ids(first), weights) - macro_f1(gold_ids, ids(second), weights)
+    point = float(macro_f1(gold_ids, ids(first)) - macro_f1(gold_ids, ids(second)))
+    return {"difference": round(point, 4), "interval": list(interval(difference))}
+
+
+def _serving(classifier, int8: bool) -> str:
+    return type(classifier).__name__ + (f" int8={int8}" if "Onnx" in type(classifier).__name__ else "")
 
 
 def write_errors(path: Path, errors: list[tuple[Example, str, dict]]) -> None:
@@ -60,9 +273,13 @@ def write_errors(path: Path, errors: list[tuple[Example, str, dict]]) -> None:
 
 
 def format_table(metrics: dict) -> str:
+    where = (f"{metrics['sentences']} sentences in {metrics['pages']} pages, each scored as one text"
+             if metrics.get("mode") == "pages" else f"{metrics['sentences']} sentences ({metrics['split']})")
+    low_high = metrics.get("macro_f1_interval")
+    spread = f" (95 % interval over pages {low_high[0]:.3f}-{low_high[1]:.3f})" if low_high else ""
     lines = [
-        f"model {metrics['model']} ({metrics['serving']}) on {metrics['sentences']} sentences ({metrics['split']})",
-        f"macro-F1 {metrics['macro_f1']:.3f}   accuracy {metrics['accuracy']:.3f}",
+        f"model {metrics['model']} ({metrics['serving']}) on {where}",
+        f"macro-F1 {metrics['macro_f1']:.3f}{spread}   accuracy {metrics['accuracy']:.3f}",
         "",
         f"{'label':<13}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}",
     ]
@@ -72,4 +289,8 @@ def format_table(metrics: dict) -> str:
     lines += ["", "confusion (rows gold, columns predicted):", " " * 13 + "".join(f"{l[:11]:>12}" for l in LABELS)]
     for label, row in zip(LABELS, metrics["confusion_matrix"]["rows_gold_columns_predicted"]):
         lines.append(f"{label:<13}" + "".join(f"{n:>12}" for n in row))
+    if metrics.get("per_group"):
+        lines += ["", f"{'group':<16}{'accuracy':>9}{'sentences':>11}{'pages':>7}"]
+        for group, m in metrics["per_group"].items():
+            lines.append(f"{group:<16}{m['accuracy']:>9.3f}{m['sentences']:>11}{m['pages']:>7}")
     return "\n".join(lines)

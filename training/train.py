@@ -19,11 +19,11 @@ from pathlib import Path
 from nuchter import store
 from nuchter.classify import load_classifier, looks_local
 from nuchter.errors import ModelError, NuchterError
-from nuchter.inputs import InputSpec
+from nuchter.inputs import VECTOR_CONTEXTS, InputSpec
 from nuchter.labels import LABELS
 from nuchter.training import card, guard
 from nuchter.training.config import TrainConfig
-from nuchter.training.corpus import Corpus, Example, contexts_of, load_for_training
+from nuchter.training.corpus import Corpus, Example, contexts_of, load_for_training, split_held_out
 
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}
 
@@ -135,7 +135,7 @@ def _dataset(examples: list[Example], contexts: list[str], tokenizer, max_length
     second = inputs.second(texts, contexts)
     if second is not None:
         rows["second"] = second
-    if inputs.context == "vectors":  # the collator finds each sentence's neighbours in its batch
+    if inputs.reads_vectors:  # the collator finds each sentence's neighbours (and page) in its batch
         rows["document"], rows["position"] = _places(examples)
     data = Dataset.from_dict(rows)
     return data.map(
@@ -157,11 +157,12 @@ def _places(examples: list[Example]) -> tuple[list[int], list[int]]:
     return documents, positions
 
 
-def _neighbour_collator(tokenizer):
-    """Pads like the default collator and adds where each sentence's neighbours are in the batch."""
+def _neighbour_collator(tokenizer, page: bool = False):
+    """Pads like the default collator and adds where each sentence's neighbours are in the batch
+    (and, for a page model, which rows share its page)."""
     from transformers import DataCollatorWithPadding
 
-    from nuchter.vector_heads import neighbour_indices
+    from nuchter.vector_heads import neighbour_indices, page_numbers
 
     pad = DataCollatorWithPadding(tokenizer)
 
@@ -170,6 +171,8 @@ def _neighbour_collator(tokenizer):
         positions = [f.pop("position") for f in features]
         batch = pad(features)
         batch["before"], batch["after"] = neighbour_indices(documents, positions)
+        if page:
+            batch["page"] = page_numbers(documents)
         return batch
 
     return collate
@@ -227,7 +230,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
 
     from nuchter.training.metrics import compute
 
-    vectors = config.context == "vectors"
+    vectors = config.context in VECTOR_CONTEXTS
 
     class NuchterTrainer(Trainer):
         """Cross-entropy, class-weighted when the config says so, mixed with a teacher's soft targets."""
@@ -295,7 +298,8 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         train_dataset=train_set,
         eval_dataset=dev_set,
         processing_class=tokenizer,
-        data_collator=_neighbour_collator(tokenizer) if vectors else DataCollatorWithPadding(tokenizer),
+        data_collator=_neighbour_collator(tokenizer, page=config.context == "page") if vectors
+        else DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
@@ -364,13 +368,13 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
             keep_layers(network, config.layers)
     if config.freeze_embeddings and not config.from_scratch:
         network.get_input_embeddings().weight.requires_grad_(False)
-    if config.context == "vectors":
+    if config.context in VECTOR_CONTEXTS:
         from nuchter.vector_heads import NeighbourHeads, supports
 
         if supports(network):
-            network = NeighbourHeads(network)
+            network = NeighbourHeads(network, page=config.context == "page")
         else:
-            log(f"{type(network).__name__} has no pooled sentence vector for --context vectors; "
+            log(f"{type(network).__name__} has no pooled sentence vector for --context {config.context}; "
                 "feeding the neighbours as a second segment instead")
             config = replace(config, context="neighbours")
     inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words)
@@ -412,9 +416,15 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log=print,
+    include_held_out: bool = False,
 ) -> TrainOutcome:
     """Train, evaluate on dev and test, write the model folder, and maybe activate it."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not include_held_out:
+        data, held = split_held_out(data)
+        for path in held:
+            log(f"{path}: skipped: held out (the real seed pages the built-in model is measured on; "
+                "--include-held-out trains on them)")
     corpus = load_for_training(data)
     for line in report_data(corpus):
         log(line)
@@ -432,9 +442,12 @@ def train(
     try:
         trainer, tokenizer, inputs, dev_set, config = _fit(config, train_examples, dev_examples, work, checkpoint,
                                                            progress, log)
-    except BaseException:
-        if _latest_checkpoint(work) is None:  # nothing worth resuming: leave no trace
+    except BaseException as exc:
+        saved = _latest_checkpoint(work) is not None
+        if not saved:  # nothing worth resuming: leave no trace
             shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise TrainingInterrupted(saved) from None
         raise
 
     calibration = None
@@ -445,7 +458,7 @@ def train(
             f"{calibration['dev_ece_after']:.3f}")
     final = work / "model"
     setattr(trainer.model.config, "nuchter_inputs", inputs.to_config())
-    if config.context == "vectors":
+    if inputs.reads_vectors:
         trainer.model.save(final)
     else:
         trainer.save_model(str(final))
@@ -486,6 +499,14 @@ def train(
         os.replace(final, target)
     shutil.rmtree(work, ignore_errors=True)
     return TrainOutcome(target, metrics, activated, message)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; ``saved`` says whether a checkpoint exists that --resume can continue."""
+
+    def __init__(self, saved: bool):
+        super().__init__()
+        self.saved = saved
 
 
 def _prepare_work(output: Path | None, name: str | None, resume: bool) -> tuple[Path, Path, str | None]:
