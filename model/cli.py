@@ -14,7 +14,7 @@ import typer
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 from nuchter.explain import BUDGET as EXPLAIN_BUDGET, MIN_SPANS
-from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, app, fail
+from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, MaxLengthOption, app, fail
 
 
 def read_input(text: Optional[str], file: Optional[Path]) -> str:
@@ -80,7 +80,7 @@ def score(
         Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = ScoreConfig.batch_size,
-    max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per sentence.")] = ScoreConfig.max_length,
+    max_length: MaxLengthOption = None,
     threads: Annotated[
         Optional[int], typer.Option(min=1, help="CPU threads (on a busy 2-core machine 1 can beat 2).")
     ] = None,

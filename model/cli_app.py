@@ -7,7 +7,7 @@ register on ``app``; nothing here imports them.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -71,6 +71,8 @@ BackendOption = Annotated[
     Backend, typer.Option(help="Serving path for transformer models: ONNX Runtime, PyTorch, or auto (ONNX, else PyTorch).")
 ]
 Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
+MaxLengthOption = Annotated[Optional[int], typer.Option(
+    min=8, help="Tokens kept per sentence [default: the model's own, saved with it at training; 128 if it does not say].")]
 
 
 class Format(str, Enum):

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
 from nuchter.errors import NuchterError
 
 
@@ -150,6 +150,7 @@ def scan(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: one per core for linear models, else 1].")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads in all.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
+    max_length: MaxLengthOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
 ) -> None:
@@ -171,7 +172,7 @@ def scan(
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1
         config = ScanConfig(model=name, include=tuple(include or ()), exclude=tuple(exclude or ()),
-                            max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, threads=threads,
+                            max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, max_length=max_length, threads=threads,
                             workers=workers, backend=backend.value, int8=int8)
         done = _done_in(out, fmt, config.max_bytes) if resume and out is not None and out.exists() else set()
         documents, skipped = plan(paths, config)

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
 from nuchter.errors import InputError, NuchterError
 
 
@@ -57,14 +57,14 @@ def scan_rows(path: Path):
     return candidates
 
 
-def scored_documents(paths: list[Path], classifier, batch_size: int, log) -> list:
+def scored_documents(paths: list[Path], classifier, batch_size: int, log, max_length: int | None = None) -> list:
     """Candidates from files and folders, read and scored exactly as `nuchter scan` does."""
     from nuchter.inputs import neighbours
     from nuchter.results import SkippedFile
     from nuchter.scan import ScanConfig, plan, scan
     from nuchter.select import candidates_of
 
-    config = ScanConfig(model=classifier.name, batch_size=batch_size)
+    config = ScanConfig(model=classifier.name, batch_size=batch_size, max_length=max_length)
     documents, skipped = plan(paths, config)
     for item in skipped:
         log(f"warning: {item.path}: {item.reason}")
@@ -107,6 +107,7 @@ def select(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
+    max_length: MaxLengthOption = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
@@ -143,7 +144,7 @@ def select(
 
             name = resolve_model(model)
             classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8, warn=log)
-            candidates += scored_documents(others, classifier, batch_size, log)
+            candidates += scored_documents(others, classifier, batch_size, log, max_length)
             versions.append(f"nuchter {Path(name).name}")
         chosen = selection.pick(candidates, n, strategy=strategy.value, per_doc=per_doc, exclude=known)
     except NuchterError as error:

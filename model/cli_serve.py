@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 
@@ -30,7 +30,7 @@ def serve(
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per model batch.")] = ScoreConfig.batch_size,
-    max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per sentence.")] = ScoreConfig.max_length,
+    max_length: MaxLengthOption = None,
 ) -> None:
     """Serve a web page to paste text into, and a JSON API (/api/score, /docs), on one loaded model."""
     from nuchter.serve import ServeConfig, run

@@ -11,8 +11,9 @@ class ScoreConfig:
     """Model directory or hub id; None means the active model."""
     batch_size: int = 32
     """Sentences per forward pass; batches are length-sorted and padded per batch."""
-    max_length: int = 128
-    """Tokens kept per sentence; longer sentences are truncated."""
+    max_length: int | None = None
+    """Tokens kept per sentence; longer sentences are truncated. None: the model's own (saved with it
+    at training; 128 for models that do not say)."""
     threads: int | None = None
     """CPU threads for inference; None keeps the framework default."""
     lines: bool = False
@@ -28,7 +29,7 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.max_length < 8:
+        if self.max_length is not None and self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")

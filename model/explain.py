@@ -189,7 +189,7 @@ def explain(
     contexts: Sequence[str] | None = None,
     offsets: Sequence[int] | None = None,
     batch_size: int = 32,
-    max_length: int = 128,
+    max_length: int | None = None,
 ) -> list[tuple[Evidence, ...]]:
     """Occlude, score the variants in one batched call on ``classifier``, weigh; then widen where no
     single span moved anything (see :class:`Widening`), one batched call per round."""

@@ -37,6 +37,8 @@ class InputSpec:
     temperature: float = 1.0
     context_words: int = 0
     """Words of the context kept (its first and last halves); 0 keeps all of it."""
+    max_length: int = 128
+    """Tokens kept per input, as in training: every backend truncates there unless told otherwise."""
 
     def __post_init__(self) -> None:
         if self.context not in CONTEXTS:
@@ -45,11 +47,13 @@ class InputSpec:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.context_words < 0:
             raise ValueError(f"context_words cannot be negative, got {self.context_words}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
 
     @classmethod
     def from_config(cls, config: dict) -> "InputSpec":
         block = config.get(CONFIG_KEY) or {}
-        known = {k: block[k] for k in ("prefix", "context", "temperature", "context_words") if k in block}
+        known = {k: block[k] for k in ("prefix", "context", "temperature", "context_words", "max_length") if k in block}
         return cls(**known)
 
     def to_config(self) -> dict:

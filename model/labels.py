@@ -12,6 +12,10 @@ PROMOTIONAL = "promotional"
 LABELS: tuple[str, ...] = (SUPPORTED, HEDGED, OVERCLAIMED, PROMOTIONAL)
 """Canonical order: used for score columns, confusion matrices and new models."""
 
+LABEL2ID: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
+"""A label's class id in every model nuchter trains (``label2id`` in its config)."""
+ID2LABEL: dict[int, str] = dict(enumerate(LABELS))
+
 FLAGGED: frozenset[str] = frozenset({OVERCLAIMED, PROMOTIONAL})
 """Labels that count as 'going too far' in summaries."""
 

@@ -303,10 +303,10 @@ class OnnxClassifier:
         return {name: arrays[name] for name in self.input_names}
 
     def encode(
-        self, texts: Sequence[str], *, contexts: Sequence[str] | None = None, max_length: int = 128
+        self, texts: Sequence[str], *, contexts: Sequence[str] | None = None, max_length: int | None = None
     ) -> dict[str, np.ndarray]:
         """The arrays one batch of ``texts`` feeds the model, in input order (for checks)."""
-        return self._batch(self._tokenize(texts, max_length, contexts))
+        return self._batch(self._tokenize(texts, max_length or self.inputs.max_length, contexts))
 
     def predict(
         self,
@@ -314,7 +314,7 @@ class OnnxClassifier:
         *,
         contexts: Sequence[str] | None = None,
         batch_size: int = 32,
-        max_length: int = 128,
+        max_length: int | None = None,
     ) -> list[dict[str, float]]:
         """Probabilities per sentence, in input order, keyed by label.
 
@@ -322,6 +322,7 @@ class OnnxClassifier:
         """
         if not texts:
             return []
+        max_length = max_length or self.inputs.max_length  # the model's own, saved with it
         if self.inputs.reads_vectors:
             return self._predict_vectors(texts, contexts, batch_size, max_length)
         encodings = self._tokenize(texts, max_length, contexts)

@@ -63,7 +63,7 @@ def score_pages(
     classifier: Classifier,
     *,
     batch_size: int = 32,
-    max_length: int = 128,
+    max_length: int | None = None,
     explain_evidence: bool = False,
 ) -> list[ScoreResult]:
     """The one path from prepared pages to results: every front end (score, scan, evaluate) calls it.

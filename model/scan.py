@@ -37,7 +37,8 @@ class ScanConfig:
     """Files larger than this are skipped."""
     batch_size: int = 32
     """Sentences per forward pass."""
-    max_length: int = 128
+    max_length: int | None = None
+    """Tokens kept per sentence; None: the model's own."""
     threads: int | None = None
     workers: int = 1
     """Processes that read, segment and score in parallel (each loads the model)."""

@@ -31,12 +31,10 @@ from nuchter import report
 from nuchter.batching import MicroBatcher
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError, NuchterError
-from nuchter.explain import Widening, evidence, occlusions
 from nuchter.extract import clean_text, html_to_text
 from nuchter.labels import LABELS
-from nuchter.inputs import page_contexts
 from nuchter.page import CSP, render_page
-from nuchter.pipeline import assemble, prepare
+from nuchter.pipeline import PreparedPage, prepare, score_pages
 from nuchter.results import ScoreResult
 
 log = logging.getLogger("nuchter.serve")
@@ -64,7 +62,7 @@ class ServeConfig:
     backend: str = "auto"
     int8: bool = True
     batch_size: int = 32
-    max_length: int = 128
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -174,6 +172,7 @@ class Scorer:
 
     def __init__(self, classifier, config: ScoreConfig, max_wait_ms: float):
         self.classifier = classifier
+        self.config = config
         self.name = classifier.name
         # Batch items are (sentence, page context) pairs, so requests of different pages share a call
         # and each sentence still gets its own neighbours, exactly as `nuchter score` feeds them.
@@ -196,24 +195,30 @@ class Scorer:
         return await run_in_threadpool(self._prepare, text, lines, where)
 
     async def finish(self, prepared, explain: bool = False) -> ScoreResult:
+        """The one scoring path (``nuchter.pipeline.score_pages``) in a worker thread; its model calls,
+        explanations' included, go through the micro-batcher, so concurrent requests share them."""
         sentences, skipped, lines = prepared
-        texts = [s.text for s in sentences]
-        contexts = [""] * len(texts) if lines else page_contexts(texts)  # "" is what --lines feeds: no context
-        probabilities = await self.batcher.predict(list(zip(texts, contexts)))
-        found = None
-        if explain:  # the occluded variants go through the same batcher, so they share calls too
-            cut = occlusions(texts, contexts)
-            cut_probabilities = await self.batcher.predict(list(zip(cut.texts, cut.contexts)))
-            offsets = [s.start for s in sentences]
-            found = evidence(texts, probabilities, cut, cut_probabilities, offsets=offsets)
-            widening = Widening(texts, probabilities, cut, cut_probabilities, found, contexts=contexts, offsets=offsets)
-            while True:  # where no single span moved anything: cut more, as `score --explain` does
-                variants, variant_contexts, pending = widening.inputs()
-                if not pending:
-                    break
-                widening.absorb(pending, await self.batcher.predict(list(zip(variants, variant_contexts))))
-            found = widening.merged(found)
-        return assemble(self.name, sentences, skipped, probabilities, found)
+        through_batcher = _Batched(self.classifier, self.batcher, asyncio.get_running_loop())
+        results = await run_in_threadpool(
+            score_pages, [PreparedPage(sentences, skipped, lines)], through_batcher,
+            batch_size=self.config.batch_size, max_length=self.config.max_length, explain_evidence=explain,
+        )
+        return results[0]
+
+
+class _Batched:
+    """The classifier as the scoring path sees it from a worker thread: each ``predict`` waits for the
+    micro-batcher on the event loop (which pools it with other requests' sentences)."""
+
+    def __init__(self, classifier, batcher: MicroBatcher, loop: asyncio.AbstractEventLoop):
+        self.name = classifier.name
+        self.inputs = getattr(classifier, "inputs", None)
+        self.labels = getattr(classifier, "labels", LABELS)
+        self._batcher, self._loop = batcher, loop
+
+    def predict(self, texts, *, contexts=None, batch_size=None, max_length=None):
+        pairs = list(zip(texts, contexts if contexts is not None else [""] * len(texts)))
+        return asyncio.run_coroutine_threadsafe(self._batcher.predict(pairs), self._loop).result()
 
 
 def error(status: int, message: str) -> JSONResponse:

@@ -31,7 +31,7 @@ class Classifier:
         *,
         contexts: Sequence[str] | None = None,
         batch_size: int = 32,
-        max_length: int = 128,
+        max_length: int | None = None,
     ) -> list[dict[str, float]]:
         """Probabilities per sentence, in input order, keyed by label.
 
@@ -43,6 +43,7 @@ class Classifier:
 
         if not texts:
             return []
+        max_length = max_length or self.inputs.max_length  # the model's own, saved with it
         # Decomposed accents would become [UNK]; contexts too, and a 'vectors' model looks its
         # neighbours up among the sentences, so both must be normalised alike.
         texts = [unicodedata.normalize("NFC", t) for t in texts]

@@ -297,3 +297,21 @@ def test_vector_heads_refuse_an_encoder_without_a_pooler():
 
     with pytest.raises(ModelError, match="pooler"):
         NeighbourHeads(NoPooler())
+
+
+@pytest.mark.slow
+def test_a_model_trained_at_256_tokens_is_served_at_256(tiny_model, tmp_path):
+    """Issue 22: the trained max_length travels in the model folder; no backend falls back to 128."""
+    long = " ".join(["Magnesium helpt bij krampen en bij slapeloosheid volgens veel gebruikers."] * 30)
+    assert InputSpec.from_config({CONFIG_KEY: {"max_length": 256}}).max_length == 256
+    assert InputSpec.from_config({}).max_length == 128  # older models: what they were trained at
+    short = _with_inputs(tiny_model, tmp_path / "m128", max_length=128)
+    wide = _with_inputs(tiny_model, tmp_path / "m256", max_length=256)
+    onnx_wide = load_classifier(str(wide), backend="onnx", int8=False)
+    assert onnx_wide.encode([long])["input_ids"].shape[1] == 256
+    assert load_classifier(str(short), backend="onnx", int8=False).encode([long])["input_ids"].shape[1] == 128
+    torch_wide, torch_short = load_classifier(str(wide), backend="torch"), load_classifier(str(short), backend="torch")
+    served = _matrix(torch_wide.predict([long]))
+    assert np.abs(served - _matrix(onnx_wide.predict([long]))).max() < 1e-4
+    assert np.abs(served - _matrix(torch_short.predict([long]))).max() > 1e-6  # the tokens past 128 were read
+    assert np.abs(_matrix(torch_short.predict([long], max_length=256)) - served).max() < 1e-5  # an explicit option wins

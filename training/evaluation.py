@@ -21,11 +21,10 @@ from typing import NamedTuple
 from pathlib import Path
 
 from nuchter.classify import load_classifier
-from nuchter.labels import LABELS
+from nuchter.labels import LABEL2ID, LABELS
 from nuchter.report import spreadsheet_safe
 from nuchter.errors import NuchterError
 from nuchter.training.corpus import Example, Problem, contexts_of, data_files, load_for_training, read_rows, to_example
-from nuchter.training.train import LABEL2ID
 
 
 def evaluate_model(

@@ -34,7 +34,7 @@ import numpy as np
 from nuchter import store
 from nuchter.errors import NuchterError
 from nuchter.inputs import wants_context
-from nuchter.labels import LABELS
+from nuchter.labels import LABEL2ID, LABELS
 from nuchter.training.corpus import Example, contexts_of, load_corpus, normalise_text, read_file
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "corpus_test.jsonl"
@@ -136,7 +136,7 @@ class Comparison:
 
 def compare(name: str, examples: list[Example], candidate: list[str], active: list[str] | None) -> Comparison:
     """Figures and 95 % document-bootstrap intervals for one set; predictions are label names."""
-    ids = {label: i for i, label in enumerate(LABELS)}
+    ids = LABEL2ID
     gold = np.array([ids[e.label] for e in examples])
     new = np.array([ids[p] for p in candidate])
     weights = bootstrap_weights([e.doc_id for e in examples])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nuchter.labels import LABELS
+from nuchter.labels import LABEL2ID, LABELS
 from nuchter.linear_backend import MODEL_TYPE
 from nuchter.training.corpus import Example
 
@@ -48,7 +48,7 @@ def save(model, directory: Path, *, c: float) -> Path:
     config = {
         "model_type": MODEL_TYPE,
         "id2label": {str(i): label for i, label in enumerate(LABELS)},
-        "label2id": {label: i for i, label in enumerate(LABELS)},
+        "label2id": LABEL2ID,
         "features": [{**spec, "ngram_range": list(spec["ngram_range"])} for spec in FEATURES],
         "C": c,
     }

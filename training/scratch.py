@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from nuchter.labels import LABELS
+from nuchter.labels import LABEL2ID, LABELS
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -128,7 +128,7 @@ def small_bert(
         max_position_embeddings=max_positions,
         pad_token_id=tokenizer.pad_token_id,
         id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
+        label2id=LABEL2ID,
         problem_type="single_label_classification",
     )
     return BertForSequenceClassification(config)

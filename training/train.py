@@ -20,12 +20,11 @@ from nuchter import store
 from nuchter.classify import load_classifier, looks_local
 from nuchter.errors import ModelError, NuchterError
 from nuchter.inputs import VECTOR_CONTEXTS, InputSpec
-from nuchter.labels import LABELS
+from nuchter.labels import LABEL2ID, LABELS
 from nuchter.training import card, guard
 from nuchter.training.config import TrainConfig
 from nuchter.training.corpus import Corpus, Example, contexts_of, load_for_training, split_held_out
 
-LABEL2ID = {label: i for i, label in enumerate(LABELS)}
 
 
 @dataclass(frozen=True)
@@ -377,7 +376,8 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
             log(f"{type(network).__name__} has no pooled sentence vector for --context {config.context}; "
                 "feeding the neighbours as a second segment instead")
             config = replace(config, context="neighbours")
-    inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words)
+    inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words,
+                       max_length=config.max_length)
     train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
     if config.teacher:
         train_set = train_set.add_column("teacher", teacher_targets(config.teacher, train_examples, log, work))
