@@ -99,9 +99,13 @@ def _quiet() -> Iterator[None]:
 
 
 def export_onnx(
-    model_dir: Path, out_dir: Path, *, quantize: bool = True, opset: int | None = None
+    model_dir: Path, out_dir: Path, *, quantize: bool = True, opset: int | None = None, keep_fp32: bool = False
 ) -> Path:
     """Export the classifier in ``model_dir`` to ``out_dir`` and return the file to serve.
+
+    With ``quantize`` the full-precision graph is only the quantiser's input and is deleted after
+    (``keep_fp32`` keeps it): a model folder holds one copy of each weight file, and `--no-int8`
+    exports the full-precision graph when it is first asked for.
 
     Also writes the tokenizer exactly as transformers builds it for this model
     (transformers rebuilds the normaliser from tokenizer_config.json, so the
@@ -214,6 +218,9 @@ def export_onnx(
             quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
                              # onnx's shape inference cannot see through the fused attention nodes
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        del proto
+        if not keep_fp32:
+            fp32_path.unlink(missing_ok=True)
         return int8_path
     except ModelError:
         raise

@@ -23,7 +23,7 @@ runner = CliRunner()
 QUIET = dict(progress=False, log=lambda m: None)
 TINY = dict(base_model="scratch", scratch_vocab_size=600, scratch_layers=1, scratch_hidden=32,
             scratch_heads=2, max_length=48, batch_size=16, learning_rate=3e-3, early_stopping_patience=0, threads=1,
-            context="none")  # the guard is under test here, not page context
+            context="none", export_onnx=False)  # the guard is under test here, not page context or export
 
 
 def examples(per_label: int, docs: int = 20, prefix: str = "d") -> list[Example]:

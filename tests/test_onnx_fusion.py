@@ -38,10 +38,10 @@ def exports(tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("fusion")
     model_dir = root / "model"
     shutil.copytree(tiny_model, model_dir, ignore=shutil.ignore_patterns(ONNX_DIR))
-    onnx_backend.export_onnx(model_dir, root / "fused", quantize=True)
+    onnx_backend.export_onnx(model_dir, root / "fused", quantize=True, keep_fp32=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(onnx_fusion, "fuse_attention", lambda model, heads: (model, 0))
-        onnx_backend.export_onnx(model_dir, root / "plain", quantize=True)
+        onnx_backend.export_onnx(model_dir, root / "plain", quantize=True, keep_fp32=True)
     return root
 
 

@@ -17,7 +17,8 @@ from nuchter.training.train import train
 
 runner = CliRunner()
 TINY = dict(base_model="scratch", scratch_vocab_size=600, scratch_layers=1, scratch_hidden=32,
-            scratch_heads=2, max_length=48, batch_size=16, learning_rate=3e-3, early_stopping_patience=0)
+            scratch_heads=2, max_length=48, batch_size=16, learning_rate=3e-3, early_stopping_patience=0,
+            export_onnx=False)
 
 
 @pytest.fixture(scope="module")
@@ -195,9 +196,12 @@ def test_fine_tunes_a_local_base_model(small_data, tiny_model, tmp_path):
     metrics = json.loads((out.path / "metrics.json").read_text())
     assert metrics["base_model"] == str(tiny_model)
     assert f"base_model: {tiny_model}" in (out.path / "README.md").read_text()
-    assert not (out.path / "onnx").exists(), "training metrics use PyTorch; export happens on first serve"
+    # issue 23: the int8 graph is exported at the end of training, so the first use does not wait for it
+    assert (out.path / "onnx" / "model.int8.onnx").is_file() and not (out.path / "onnx" / "model.onnx").exists()
+    exported = (out.path / "onnx" / "model.int8.onnx").stat().st_mtime_ns
     result = score_text("Magnesium helpt soms bij kramp.", model=str(out.path))
     assert result.sentences[0].label in LABELS
+    assert (out.path / "onnx" / "model.int8.onnx").stat().st_mtime_ns == exported  # served as it was, not again
 
 
 def test_missing_local_base_model(small_data, tmp_path):
@@ -265,6 +269,8 @@ def test_a_page_model_trains_its_page_head_and_scores_pages_as_served(small_data
     heads = load_file(str(out.path / HEADS_FILE))
     assert set(heads) == {"as_before", "as_after", "as_page"}
     assert abs(heads["as_page"]).max() > 0, "the page head starts at zero: training never reached it"
+    # issue 23: exported once at the end of training, one copy of each weight file
+    assert (out.path / "onnx" / "model.int8.onnx").is_file() and not (out.path / "onnx" / "model.onnx").exists()
     page = "Tarieven en vergoedingen. Een intake duurt negentig minuten. Het bewijs is nog beperkt."
     served, full = score_text(page, model=str(out.path)), score_text(page, model=str(out.path), config=ScoreConfig(backend="torch"))
     assert [s.label for s in served.sentences] == [s.label for s in full.sentences]

@@ -253,7 +253,7 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
         staged = work / "builtin"
         (staged / "onnx").mkdir(parents=True)
         export_onnx(trimmed_dir, staged / "onnx", quantize=True)
-        (staged / "onnx" / "model.onnx").unlink()  # the fp32 graph is only the quantiser's input
+        (staged / "onnx" / "model.onnx").unlink(missing_ok=True)  # the fp32 graph is only the quantiser's input
         shutil.copy2(trimmed_dir / "config.json", staged / "config.json")
         served = load_classifier(str(staged))
         after_int8 = served.predict(texts, contexts=contexts)

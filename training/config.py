@@ -64,6 +64,9 @@ class TrainConfig:
     """Batch sentences of similar length together (less padding, faster steps)."""
     calibrate: bool = True
     """Fit a softmax temperature on dev so confidences are calibrated probabilities."""
+    export_onnx: bool = True
+    """Export the int8 ONNX graph scoring uses at the end of training (the user is waiting anyway),
+    so the model's first use does not; the folder keeps one copy of each weight file."""
     scratch_vocab_size: int = 8000
     scratch_layers: int = 2
     scratch_hidden: int = 128
