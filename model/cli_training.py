@@ -25,7 +25,8 @@ def _log(message: str) -> None:
         "  nuchter train --data data/ --data nieuwe_labels.csv\n"
         "  nuchter train --data data/ --base-model DTAI-KULeuven/robbert-2023-dutch-base\n"
         "  nuchter train --data data/ --base-model ./modellen/robbert --output runs/robbert\n"
-        "  nuchter train --data data/ --config train.toml --resume"
+        "  nuchter train --data data/ --config train.toml --resume\n"
+        "  nuchter train --data mijn_paginas.csv --warm-start active --repeat 3 --mix-corpus data/ --epochs 1"
     )
 )
 def train(
@@ -54,6 +55,10 @@ def train(
     layers: Annotated[Optional[int], typer.Option(min=0, help="Keep only the base's first N transformer layers (faster scoring); 0 keeps all. [default: 0]")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="Distil from this fine-tuned nuchter model (folder, or builtin): its probabilities become soft targets.")] = None,
     distill_weight: Annotated[Optional[float], typer.Option(help="Share of the loss from the teacher's soft targets. [default: 0.5]")] = None,
+    warm_start: Annotated[Optional[str], typer.Option(help="Start from a fine-tuned model instead of a base encoder: 'active', a name from `nuchter models`, or a folder (its weights, heads and input form are kept).")] = None,
+    repeat: Annotated[Optional[int], typer.Option(min=1, help="Repeat each --data training row this many times, so a few hundred real labels weigh enough. [default: 1]")] = None,
+    mix_corpus: Annotated[Optional[str], typer.Option(help="Mix whole documents of this corpus folder's train split (e.g. data/) with your rows; its dev split joins early stopping.")] = None,
+    corpus_ratio: Annotated[Optional[float], typer.Option(min=0, help="With --mix-corpus: corpus rows per (repeated) row of yours; 0 takes the whole train split. [default: 3]")] = None,
 ) -> None:
     """Fine-tune an encoder on labelled Dutch sentences and install the result."""
     from nuchter.training.config import TrainConfig
@@ -65,6 +70,7 @@ def train(
         class_weighting=class_weighting, max_steps=max_steps, threads=threads,
         freeze_embeddings=freeze_embeddings, context=context, text_prefix=text_prefix, calibrate=calibrate,
         context_words=context_words, layers=layers, teacher=teacher, distill_weight=distill_weight,
+        warm_start=warm_start, data_repeat=repeat, mix_corpus=mix_corpus, corpus_ratio=corpus_ratio,
     )
     try:
         if config_file is not None:

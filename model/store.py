@@ -43,6 +43,12 @@ def user_dir(kind: str) -> Path:
     return base / "nuchter"
 
 
+def builtin_source_dir() -> Path:
+    """Where a build of the built-in model leaves its trimmed PyTorch copy (too big for the package): the
+    benchmarks compare against it and a warm start from the built-in model loads it."""
+    return user_dir("cache") / "builtin-source"
+
+
 def home() -> Path:
     if override := os.environ.get(HOME_ENV):
         return Path(override).expanduser()

@@ -188,38 +188,23 @@ def test_score_text_feeds_page_neighbours_but_lines_stand_alone(tiny_model, tmp_
     assert seen[0] == page_contexts(PAGE) and seen[1] is None
 
 
-def _with_vector_heads(source: Path, target: Path, seed: int = 0) -> Path:
-    """The tiny model as a 'vectors' model with random neighbour heads."""
+def _with_vector_heads(source: Path, target: Path, seed: int = 0, context: str = "vectors") -> Path:
+    """The tiny model as a 'vectors' (or 'page') model with random heads."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     from nuchter.vector_heads import NeighbourHeads
 
-    _with_inputs(source, target, prefix="query: ", context="vectors")
-    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target))
-    torch.manual_seed(seed)
-    for layer in (heads.as_before, heads.as_after):
-        torch.nn.init.normal_(layer.weight, std=2.0)
-    heads.save(target)
-    config = json.loads((target / "config.json").read_text())  # save_pretrained keeps the block; check it
-    assert config[CONFIG_KEY]["context"] == "vectors"
-    return target
-
-
-def _with_page_heads(source: Path, target: Path, seed: int = 0) -> Path:
-    """The tiny model as a 'page' model with random neighbour and page heads."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from nuchter.vector_heads import NeighbourHeads
-
-    _with_inputs(source, target, prefix="query: ", context="page")
-    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target), page=True)
+    _with_inputs(source, target, prefix="query: ", context=context)
+    heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target), page=context == "page")
     torch.manual_seed(seed)
     for layer in heads.heads().values():
         torch.nn.init.normal_(layer.weight, std=2.0)
-    torch.nn.init.normal_(heads.as_page.weight, std=10.0)  # tiny random sentences' vectors differ little
+    if heads.as_page is not None:
+        torch.nn.init.normal_(heads.as_page.weight, std=10.0)  # tiny random sentences' vectors differ little
     heads.save(target)
+    config = json.loads((target / "config.json").read_text())  # save_pretrained keeps the block; check it
+    assert config[CONFIG_KEY]["context"] == context
     return target
 
 
@@ -230,7 +215,7 @@ def test_a_page_model_reads_the_whole_page_the_same_way_in_training_torch_and_on
     from nuchter.pipeline import score_text
     from nuchter.vector_heads import page_numbers
 
-    model = _with_page_heads(tiny_model, tmp_path / "page")
+    model = _with_vector_heads(tiny_model, tmp_path / "page", context="page")
     torch_clf = load_classifier(str(model), backend="torch")
     onnx_clf = load_classifier(str(model), backend="onnx", int8=False)
     contexts = page_contexts(PAGE)

@@ -97,3 +97,17 @@ def test_cli_reads_pages_from_jsonl_and_csv(labelled_pages, tiny_model, tmp_path
     assert metrics["pages"] == 3 and set(metrics["per_group"]) == {"provider", "news", "webshop"}
     missing = runner.invoke(app, ["evaluate", "--data", str(table), "--model", str(tiny_model), "--page-key", "url"])
     assert missing.exit_code == 1 and "no 'url'" in missing.stderr
+
+
+def test_the_warm_start_experiment_splits_by_site_and_trains_on_a_whole_half(tmp_path):
+    from nuchter.training.corpus import split_of
+    from nuchter.training.warm_start_experiment import halves, train_doc_id
+
+    rows = [{"text": f"Zin {i}.", "label": "supported", "url": f"https://{site}/p{page}", "register": "news"}
+            for i, (site, page) in enumerate([("a.nl", 1), ("a.nl", 1), ("www.b.nl", 2), ("b.nl", 3), ("c.be", 4)])]
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    parts = halves(path)
+    assert [r["url"] for r in parts["a"]] == ["https://a.nl/p1", "https://a.nl/p1", "https://c.be/p4"]
+    assert [r["url"] for r in parts["b"]] == ["https://www.b.nl/p2", "https://b.nl/p3"]  # one site, www or not
+    assert all(split_of(train_doc_id(r["url"])) == "train" for r in rows)

@@ -380,3 +380,33 @@ def test_a_soup_of_two_seeds_is_their_mean_calibrated_again_and_scores(small_dat
         soup([folders[0], headless], tmp_path / "soup", [small_data])
     assert sorted(p.name for p in (tmp_path / "soup").iterdir()) == before  # the earlier soup is kept
     assert not (tmp_path / "soup.partial").exists()
+
+
+def test_a_warm_start_keeps_the_model_and_mixes_the_users_rows_with_the_corpus(small_data, tiny_model, tmp_path):
+    """Issue 20: retraining from a user's real labels starts from the model, not from a base encoder."""
+    from safetensors.numpy import load_file
+
+    from nuchter.inputs import HEADS_FILE
+
+    first = TrainConfig(base_model=str(tiny_model), max_steps=4, learning_rate=3e-3, batch_size=8, max_length=48,
+                        early_stopping_patience=0, context="page", export_onnx=False)
+    start = train(first, [small_data], output=tmp_path / "eerst", progress=False, log=lambda m: None).path
+    mine = tmp_path / "mijn.csv"
+    mine.write_text("tekst;label;doc_id\n" + "".join(
+        f"Onze praktijk behandelt {w} met naalden, vergoed door uw verzekeraar.;promotioneel;mijn-{i}\n"
+        for i, w in enumerate(["rugpijn", "hoofdpijn", "stress", "slapeloosheid", "migraine"])), encoding="utf-8")
+    lines: list[str] = []
+    again = TrainConfig(warm_start=str(start), data_repeat=3, mix_corpus=str(small_data), corpus_ratio=2,
+                        max_steps=2, batch_size=8, export_onnx=False, early_stopping_patience=0)
+    out = train(again, [mine], output=tmp_path / "warm", progress=False, log=lines.append)
+    assert any(line.startswith("warm start from") and "'page'" in line for line in lines)
+    mixing = next(line for line in lines if line.startswith("training on"))
+    assert "x3" in mixing and "corpus rows" in mixing
+    saved = json.loads((out.path / "config.json").read_text())["nuchter_inputs"]
+    assert saved["context"] == "page" and saved["max_length"] == 48 and saved["prefix"] == ""
+    # the heads it started from were loaded, not started again at zero
+    before, after = load_file(str(start / HEADS_FILE)), load_file(str(out.path / HEADS_FILE))
+    assert set(after) == {"as_before", "as_after", "as_page"}
+    assert all(abs(before[k] - after[k]).max() < abs(before[k]).max() for k in before)
+    with pytest.raises(NuchterError, match="not a model folder"):
+        train(TrainConfig(warm_start=str(tmp_path)), [mine], output=tmp_path / "x", progress=False, log=lambda m: None)

@@ -51,9 +51,9 @@ TRIALS = Path(__file__).with_name("recipe_trials.json")
 
 def torch_source_dir() -> Path:
     """Where a build leaves the trimmed PyTorch model (too big for the repo): benchmarks compare against it."""
-    from nuchter.store import user_dir
+    from nuchter.store import builtin_source_dir
 
-    return user_dir("cache") / "builtin-source"
+    return builtin_source_dir()
 
 
 def is_seed(example: Example) -> bool:
@@ -319,11 +319,14 @@ def rewrite_card(model: Path = BUILTIN_DIR) -> Path:
 
 
 def _context_line(m: dict) -> str:
-    if (m.get("inputs") or {}).get("context") != "vectors":
+    context = (m.get("inputs") or {}).get("context")
+    if context not in ("vectors", "page"):
         return ""
+    page = context == "page"
     return ("- Page context as vectors: the graph gives every sentence, encoded alone, its own logits and what it adds\n"
-            "  to the logits of the sentence after it and the one before it (outputs `logits`, `as_before`, `as_after`);\n"
-            "  nuchter adds them up per page, so context costs no extra encoding.\n")
+            "  to the logits of the sentence after it and the one before it (outputs `logits`, `as_before`, `as_after`"
+            + (", and `as_page`: what it adds to every sentence of its page, averaged over the page" if page else "")
+            + ");\n  nuchter adds them up per page, so context costs no extra encoding.\n")
 
 
 def _soup_line(m: dict) -> str:
@@ -360,6 +363,15 @@ On their {sum(v['support'] for v in s['per_label'].values())} sentences it score
 scores {m['linear_seed_texts_held_out']:.3f}. At full precision, before trimming, the
 encoder scored {m['full_precision']['seed_texts_held_out']:.3f} there.
 {_realdev_lines(m)}
+## The guide's real-page rules
+
+The six adjudication rules of the real-page development set are in `data/GUIDELINES.md` and the
+corpus was relabelled by them (102 sentences). One reads wrong to us in part, and we follow it
+anyway so that the corpus and the development set mean the same thing: rule 5 makes a seller's
+*own page content* `promotional`, which covers neutral signposting ("In dit artikel lees je wat
+slapeloosheid is") that does not go too far for a reader; a reader may see those flags as noise.
+Rule 1 narrows the older rule that every relayed expert verdict is `hedged`; we agree with it.
+
 ## How it is packed
 
 - Vocabulary trimmed (Ushio et al. 2023) from {t['from_vocab_size']:,} to {t['kept']:,} pieces: every piece

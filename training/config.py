@@ -67,6 +67,17 @@ class TrainConfig:
     export_onnx: bool = True
     """Export the int8 ONNX graph scoring uses at the end of training (the user is waiting anyway),
     so the model's first use does not; the folder keeps one copy of each weight file."""
+    warm_start: str = ""
+    """Start from a fine-tuned nuchter model instead of a base encoder: 'active' (the active model; for
+    the built-in one, the PyTorch copy its build leaves in the user cache), a store name or a folder.
+    Its weights, heads and input form (prefix, page context, max length) are kept."""
+    data_repeat: int = 1
+    """Times each training row of --data is repeated: a few hundred real labels then weigh enough."""
+    mix_corpus: str = ""
+    """A labelled corpus folder to mix with --data (its held-out seed pages left out): whole documents
+    of its train split are sampled beside the user's rows, and its dev split joins the user's."""
+    corpus_ratio: float = 3.0
+    """Corpus rows sampled per user training row (after repeats) with mix_corpus; 0 takes all of them."""
     scratch_vocab_size: int = 8000
     scratch_layers: int = 2
     scratch_hidden: int = 128
@@ -96,6 +107,10 @@ class TrainConfig:
             problems.append(f"layers cannot be negative, got {self.layers}")
         if not 0 <= self.distill_weight <= 1:
             problems.append(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if self.data_repeat < 1:
+            problems.append(f"data_repeat must be at least 1, got {self.data_repeat}")
+        if self.corpus_ratio < 0:
+            problems.append(f"corpus_ratio cannot be negative, got {self.corpus_ratio}")
         if self.scratch_hidden % self.scratch_heads:
             problems.append("scratch_hidden must be divisible by scratch_heads")
         if problems:

@@ -370,7 +370,11 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
     if config.context in VECTOR_CONTEXTS:
         from nuchter.vector_heads import NeighbourHeads, supports
 
-        if supports(network):
+        if supports(network) and config.warm_start:
+            from nuchter.vector_heads import with_heads
+
+            network = with_heads(network, Path(config.base_model), page=config.context == "page").train()
+        elif supports(network):
             network = NeighbourHeads(network, page=config.context == "page")
         else:
             log(f"{type(network).__name__} has no pooled sentence vector for --context {config.context}; "
@@ -429,6 +433,10 @@ def train(
     for line in report_data(corpus):
         log(line)
     train_examples, dev_examples, test_examples = (corpus.split(s) for s in ("train", "dev", "test"))
+    if config.warm_start:
+        config = _warm_start_config(config, log)
+    if config.data_repeat > 1 or config.mix_corpus:
+        train_examples, dev_examples, test_examples = _mixed(config, train_examples, dev_examples, test_examples, log)
     for split, examples in (("train", train_examples), ("dev", dev_examples), ("test", test_examples)):
         if not examples:
             raise NuchterError(
@@ -529,6 +537,63 @@ def _prepare_work(output: Path | None, name: str | None, resume: bool) -> tuple[
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     return target, work, checkpoint
+
+
+def warm_start_folder(name: str) -> Path:
+    """The PyTorch folder a warm start loads: 'active', a store name or a folder."""
+    from nuchter.classify import resolve_model
+    from nuchter.modeldir import prebuilt_onnx
+
+    folder = Path(resolve_model(None if name == "active" else name))
+    if prebuilt_onnx(folder) is not None:  # the built-in model ships as an ONNX graph only
+        folder = store.builtin_source_dir()
+        if not (folder / "config.json").is_file():
+            raise NuchterError(
+                "the built-in model ships as an ONNX graph only; warm-start from a model you trained, or rebuild "
+                "the built-in one (python -m nuchter.training.build_builtin), which leaves its PyTorch copy in "
+                f"{folder}")
+    if not (folder / "config.json").is_file():
+        raise NuchterError(f"cannot warm-start from {name}: {folder} is not a model folder")
+    return folder
+
+
+def _warm_start_config(config: TrainConfig, log) -> TrainConfig:
+    """Train from a fine-tuned model: its weights, heads and input form, not a base encoder's."""
+    folder = warm_start_folder(config.warm_start)
+    spec = InputSpec.from_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    log(f"warm start from {folder}: its weights and heads, page context {spec.context!r}, "
+        f"prefix {spec.prefix!r}, max length {spec.max_length}")
+    return replace(config, base_model=str(folder), context=spec.context, text_prefix=spec.prefix,
+                   context_words=spec.context_words, max_length=spec.max_length)
+
+
+def _mixed(config: TrainConfig, train_rows, dev_rows, test_rows, log):
+    """The user's rows repeated ``data_repeat`` times, beside whole corpus documents sampled from the
+    corpus's train split (``corpus_ratio`` rows per user row); the corpus's dev split joins early
+    stopping, and its test split stands in when the user's data has none."""
+    import random
+
+    repeated = [replace(e, doc_id=f"{e.doc_id}#{k}" if k else e.doc_id)
+                for k in range(config.data_repeat) for e in train_rows]
+    mixed_in: list[Example] = []
+    if config.mix_corpus:
+        pool = load_for_training(split_held_out([config.mix_corpus])[0])
+        documents: dict[str, list[Example]] = {}
+        for e in pool.split("train"):
+            documents.setdefault(e.doc_id, []).append(e)
+        order = sorted(documents)
+        random.Random(config.seed).shuffle(order)
+        wanted = config.corpus_ratio * len(repeated) if config.corpus_ratio else float("inf")
+        for doc_id in order:
+            if len(mixed_in) >= wanted:
+                break
+            mixed_in += documents[doc_id]
+        dev_rows = dev_rows + pool.split("dev")
+        test_rows = test_rows or pool.split("test")
+    share = len(repeated) / max(1, len(repeated) + len(mixed_in))
+    log(f"training on {len(train_rows)} of your rows x{config.data_repeat} and {len(mixed_in)} corpus rows: "
+        f"your rows are {share:.0%} of the training set")
+    return repeated + mixed_in, dev_rows, test_rows
 
 
 def _export(folder: Path, log) -> None:
