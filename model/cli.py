@@ -14,7 +14,7 @@ import typer
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 from nuchter.explain import BUDGET as EXPLAIN_BUDGET, MIN_SPANS
-from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, MaxLengthOption, app, fail
+from nuchter.cli_app import Backend, BackendOption, Format, Int8Option, MaxLengthOption, ModelOption, app, fail
 
 
 def read_input(text: Optional[str], file: Optional[Path]) -> str:
@@ -76,9 +76,7 @@ def score(
         Optional[Format],
         typer.Option("--format", case_sensitive=False, help="Output format; html is one self-contained page [default: table on a terminal, else jsonl]."),
     ] = None,
-    model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")
-    ] = None,
+    model: ModelOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
     threads: Annotated[

@@ -70,6 +70,7 @@ class Backend(str, Enum):
 BackendOption = Annotated[
     Backend, typer.Option(help="Serving path for transformer models: ONNX Runtime, PyTorch, or auto (ONNX, else PyTorch).")
 ]
+ModelOption = Annotated[Optional[str], typer.Option("--model", "-m", help="A name from `nuchter models`, a model directory, builtin / builtin-fast, or a hub id [default: the active model].")]
 Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
 MaxLengthOption = Annotated[Optional[int], typer.Option(
     min=8, help="Tokens kept per sentence [default: the model's own, saved with it at training; 128 if it does not say].")]

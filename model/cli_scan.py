@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
 from nuchter.errors import NuchterError
 
 
@@ -143,7 +143,7 @@ def scan(
     html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
     include: Annotated[Optional[list[str]], typer.Option(help="Only files whose path or name matches this glob (repeatable).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Leave out files matching this glob (repeatable).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
+    model: ModelOption = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted scan: skip documents already in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing report files.")] = False,
     max_size: Annotated[float, typer.Option(help="Skip files larger than this many MB.")] = 5.0,

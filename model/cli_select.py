@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
 from nuchter.errors import InputError, NuchterError
 
 
@@ -104,7 +104,7 @@ def select(
     exclude: Annotated[Optional[list[Path]], typer.Option(help="Labelled data (as `nuchter train --data` reads it) whose sentences are left out (repeatable).")] = None,
     fmt: Annotated[TaskFormat, typer.Option("--format", help="Task format.")] = TaskFormat.label_studio,
     label_config: Annotated[bool, typer.Option("--label-config", help="Print the Label Studio labelling config (XML) for the four labels and exit.")] = False,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
+    model: ModelOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
     max_length: MaxLengthOption = None,

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 
@@ -22,7 +22,7 @@ from nuchter.errors import NuchterError
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 makes the service reachable from other machines.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 picks a free one).")] = 8000,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
+    model: ModelOption = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes, each loading the model once.")] = 1,
     max_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted, in bytes (413 above it).")] = 1_000_000,
     max_wait_ms: Annotated[float, typer.Option(min=0, max=1000, help="How long a batch waits for concurrent requests, in ms.")] = 5.0,

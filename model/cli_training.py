@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, app, fail
+from nuchter.cli_app import Backend, BackendOption, Int8Option, ModelOption, app, fail
 from nuchter.errors import NuchterError
 
 
@@ -106,7 +106,7 @@ class EvalFormat(str, Enum):
 )
 def evaluate_command(
     data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data files or folders (repeatable).")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, hub id, or builtin / builtin-fast [default: the active model].")] = None,
+    model: ModelOption = None,
     split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows]; sentence mode only.")] = None,
     page_key: Annotated[Optional[str], typer.Option(
         "--page-key", help="Field naming each row's page: score every page as one text, as `score` serves it "

@@ -80,3 +80,11 @@ def test_readme_api_example_is_what_the_builtin_model_answers(builtin):
     first = score_text(text, model="builtin").to_dict()["sentences"][0]
     assert (first["text"], first["label"], first["confidence"]) == (example[1], example[2], float(example[3]))
     assert json.dumps(first["confidence"]) == example[3]
+
+
+def test_version_option():
+    """Issue 23: `nuchter --version` answers with the installed version."""
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"nuchter {version('nuchter')}"

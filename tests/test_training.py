@@ -238,42 +238,27 @@ def test_a_distilled_student_keeps_fewer_layers_and_a_shorter_context(small_data
     assert distilled != undistilled, "the teacher's targets changed nothing"
 
 
-def test_a_vectors_model_trains_its_neighbour_heads_and_scores_pages(small_data, tiny_model, tmp_path):
+@pytest.mark.parametrize("context, heads", [("vectors", {"as_before", "as_after"}),
+                                             ("page", {"as_before", "as_after", "as_page"})])
+def test_a_vectors_or_page_model_trains_its_heads_and_scores_pages(context, heads, small_data, tiny_model, tmp_path):
     from nuchter.classify import load_classifier
     from safetensors.numpy import load_file
 
     from nuchter.inputs import HEADS_FILE
 
     config = TrainConfig(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
-                         early_stopping_patience=0, context="vectors")
-    out = train(config, [small_data], output=tmp_path / "vec", progress=False, log=lambda m: None)
-    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == "vectors"
-    heads = load_file(str(out.path / HEADS_FILE))
-    assert set(heads) == {"as_before", "as_after"}
-    assert all(abs(w).max() > 0 for w in heads.values()), "the heads start at zero: training never reached them"
-    page = "Tarieven en vergoedingen. Een intake duurt negentig minuten. Het bewijs is nog beperkt."
-    result = score_text(page, model=str(out.path))
-    assert len(result.sentences) == 3 and all(s.label in LABELS for s in result.sentences)
+                         early_stopping_patience=0, context=context)
+    out = train(config, [small_data], output=tmp_path / context, progress=False, log=lambda m: None)
+    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == context
+    saved = load_file(str(out.path / HEADS_FILE))
+    assert set(saved) == heads
+    assert all(abs(w).max() > 0 for w in saved.values()), "the heads start at zero: training never reached them"
     assert load_classifier(str(out.path), backend="torch").name == str(out.path)
-
-
-def test_a_page_model_trains_its_page_head_and_scores_pages_as_served(small_data, tiny_model, tmp_path):
-    from safetensors.numpy import load_file
-
-    from nuchter.inputs import HEADS_FILE
-
-    config = TrainConfig(base_model=str(tiny_model), max_steps=6, learning_rate=3e-3, batch_size=8, max_length=48,
-                         early_stopping_patience=0, context="page")
-    out = train(config, [small_data], output=tmp_path / "page", progress=False, log=lambda m: None)
-    assert json.loads((out.path / "config.json").read_text())["nuchter_inputs"]["context"] == "page"
-    heads = load_file(str(out.path / HEADS_FILE))
-    assert set(heads) == {"as_before", "as_after", "as_page"}
-    assert abs(heads["as_page"]).max() > 0, "the page head starts at zero: training never reached it"
     # issue 23: exported once at the end of training, one copy of each weight file
     assert (out.path / "onnx" / "model.int8.onnx").is_file() and not (out.path / "onnx" / "model.onnx").exists()
     page = "Tarieven en vergoedingen. Een intake duurt negentig minuten. Het bewijs is nog beperkt."
     served, full = score_text(page, model=str(out.path)), score_text(page, model=str(out.path), config=ScoreConfig(backend="torch"))
-    assert [s.label for s in served.sentences] == [s.label for s in full.sentences]
+    assert len(served.sentences) == 3 and [s.label for s in served.sentences] == [s.label for s in full.sentences]
     assert max(abs(a.scores[l] - b.scores[l]) for a, b in zip(served.sentences, full.sentences) for l in LABELS) < 0.05
 
 
