@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
 import time
@@ -13,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from nuchter import scanfiles
 from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
 from nuchter.errors import NuchterError
 
@@ -22,62 +21,6 @@ class ScanFormat(str, Enum):
     csv = "csv"
 
 
-def _done_in(path: Path, fmt: ScanFormat, max_bytes: int) -> set[str]:
-    """Documents an earlier run finished. The file is cut back to whole documents: the last one counts
-    only if all its sentences were written (a stopped run can leave part of it), which is checked
-    against the sentences its document has."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    header = lines[:1] if fmt is ScanFormat.csv else []
-    body = lines[len(header):]
-    paths = []
-    for line in body:
-        if not line.endswith("\n"):
-            break
-        if fmt is ScanFormat.jsonl:
-            try:
-                paths.append(json.loads(line)["path"])
-            except (ValueError, KeyError):
-                break
-        else:
-            row = next(csv.reader([line]), None)
-            if not row:
-                break
-            paths.append(row[0][1:] if row[0].startswith("'") else row[0])
-    if not paths:
-        path.write_text("".join(header), encoding="utf-8")
-        return set()
-    last = paths[-1]
-    keep = paths.index(last)  # rows are grouped per document
-    if len(paths) - keep == _sentence_count(Path(last), max_bytes):
-        keep = len(paths)
-    path.write_text("".join(header + body[:keep]), encoding="utf-8")
-    return set(paths[:keep])
-
-
-def _sentence_count(path: Path, max_bytes: int) -> int:
-    """How many sentences a scan of this document writes (-1 when it cannot be read now)."""
-    from nuchter.extract import read_document
-    from nuchter.segment import SENTENCE, segment
-
-    try:
-        return sum(s.kind == SENTENCE for s in segment(read_document(path, max_bytes=max_bytes)))
-    except (NuchterError, OSError):
-        return -1
-
-
-def _open_output(path: Path, resume: bool, header: list[str] | None):
-    """Append when resuming, else start the file (with a CSV header when given)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    appending = resume and path.exists() and path.stat().st_size > 0
-    handle = open(path, "a" if appending else "w", encoding="utf-8", newline="")
-    writer = None
-    if header is not None:
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
-        if not appending:
-            writer.writeheader()
-    return handle, writer
-
-
 def _write_html(path: Path, documents, skipped) -> None:
     from nuchter.html import render_html
 
@@ -85,36 +28,6 @@ def _write_html(path: Path, documents, skipped) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(page, encoding="utf-8")
     os.replace(temporary, path)
-
-
-def _rebuild_documents(out: Path, fmt: ScanFormat, done: set[str]) -> dict:
-    """The documents an earlier run finished, rebuilt from the sentence file (their text read again for
-    the HTML report, empty when it cannot be), so a resumed scan reports them without scoring them."""
-    from nuchter.extract import read_document
-    from nuchter.labels import LABELS
-    from nuchter.results import DocumentResult, ScoreResult, SentenceScore
-
-    rows: dict[str, list[SentenceScore]] = {}
-    with open(out, encoding="utf-8", newline="") as handle:
-        if fmt is ScanFormat.jsonl:
-            records = (json.loads(line) for line in handle if line.strip())
-        else:
-            records = (
-                {**r, "path": r["path"].removeprefix("'"), "text": r["text"].removeprefix("'"),
-                 "scores": {l: float(r[f"score_{l}"]) for l in LABELS}}
-                for r in csv.DictReader(handle)
-            )
-        for r in records:
-            if r["path"] in done:
-                rows.setdefault(r["path"], []).append(SentenceScore.from_dict(r))
-    documents = {}
-    for path, sentences in rows.items():
-        try:
-            text = read_document(Path(path))
-        except NuchterError:
-            text = ""
-        documents[path] = DocumentResult(path, text, ScoreResult("", tuple(sentences)))
-    return documents
 
 
 def _in_order(documents: list[Path], earlier: dict, scored):
@@ -174,15 +87,15 @@ def scan(
         config = ScanConfig(model=name, include=tuple(include or ()), exclude=tuple(exclude or ()),
                             max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, max_length=max_length, threads=threads,
                             workers=workers, backend=backend.value, int8=int8)
-        done = _done_in(out, fmt, config.max_bytes) if resume and out is not None and out.exists() else set()
+        done = scanfiles.done_documents(out, fmt.value, config.max_bytes) if resume and out is not None and out.exists() else set()
         documents, skipped = plan(paths, config)
         for path in (out, summary, html):  # all checked before any file is opened
             if path is not None and path.exists() and not (resume or force):
                 raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
         sentence_header = None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]
-        sentences_out = _open_output(out, resume, sentence_header) if out else None
+        sentences_out = scanfiles.open_output(out, resume, sentence_header) if out else None
         # the summary is written again whole: a resumed scan's equals an uninterrupted one's, row for row
-        summary_out = _open_output(summary, False, list(report.SUMMARY_FIELDS)) if summary else None
+        summary_out = scanfiles.open_output(summary, False, list(report.SUMMARY_FIELDS)) if summary else None
     except NuchterError as error:
         raise fail(error) from None
 
@@ -190,7 +103,7 @@ def scan(
         typer.echo(f"warning: {item.path}: {item.reason}", err=True)
         if summary_out:
             summary_out[1].writerow(report.summary_csv_row(item))
-    earlier = _rebuild_documents(out, fmt, done) if done else {}
+    earlier = scanfiles.rebuild_documents(out, fmt.value, done) if done else {}
     if done:
         typer.echo(f"resuming: {len(done)} documents already done", err=True)
     todo = [d for d in documents if str(d) not in earlier]

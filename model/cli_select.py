@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
-from nuchter.errors import InputError, NuchterError
+from nuchter.errors import NuchterError
 
 
 class Strategy(str, Enum):
@@ -28,31 +27,11 @@ class TaskFormat(str, Enum):
 def scan_rows(path: Path):
     """Candidates from a `nuchter scan --out` JSONL file: every row a scored sentence with its page."""
     from nuchter.inputs import neighbours
-    from nuchter.labels import LABELS
-    from nuchter.results import SentenceScore
+    from nuchter.scanfiles import read_scored_pages
     from nuchter.select import candidates_of
 
-    by_page: dict[str, list[SentenceScore]] = defaultdict(list)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            sentence = SentenceScore.from_dict(row)
-            if set(sentence.scores) != set(LABELS):
-                raise ValueError
-            by_page[str(row["path"])].append(sentence)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise InputError(
-                f"{path}:{number} is not a `nuchter scan --out` sentence row (path, index, start, end, text, label, confidence, scores)"
-            ) from None
     candidates = []
-    for page, sentences in by_page.items():
-        sentences.sort(key=lambda s: s.index)
+    for page, sentences in read_scored_pages(path).items():
         candidates += candidates_of(page, sentences, neighbours([s.text for s in sentences]))
     return candidates
 
