@@ -12,10 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 CONFIG_KEY = "nuchter_inputs"
-CONTEXTS = ("none", "neighbours", "vectors", "page")
-VECTOR_CONTEXTS = ("vectors", "page")
+class Context(StrEnum):
+    """How a model reads the page around a sentence (saved in its folder, read by every backend)."""
+
+    NONE = "none"
+    NEIGHBOURS = "neighbours"
+    """The sentence before and after, as a second segment of the input."""
+    VECTORS = "vectors"
+    """Each sentence encoded once; heads on the neighbours' pooled vectors."""
+    PAGE = "page"
+    """VECTORS plus a head on the mean vector of every sentence of the page."""
+
+
+CONTEXTS = tuple(c.value for c in Context)
+VECTOR_CONTEXTS = (Context.VECTORS, Context.PAGE)
 """Context modes that encode each sentence once and add heads on other sentences' vectors."""
 NEIGHBOUR_BREAK = "\n"
 """Between the sentence before and the one after in a context string, so that a model reading
@@ -30,7 +43,7 @@ HEADS_FILE = "neighbour_heads.safetensors"
 @dataclass(frozen=True)
 class InputSpec:
     prefix: str = ""
-    context: str = "none"
+    context: Context = Context.NONE
     """'neighbours': the previous and next sentence of the page, as a second segment;
     'vectors': each sentence encoded alone, its logits plus linear heads on its neighbours' vectors;
     'page': 'vectors' plus a head on the mean vector of all the sentences of its page."""
@@ -43,6 +56,7 @@ class InputSpec:
     def __post_init__(self) -> None:
         if self.context not in CONTEXTS:
             raise ValueError(f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
+        object.__setattr__(self, "context", Context(self.context))
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.context_words < 0:
@@ -57,11 +71,11 @@ class InputSpec:
         return cls(**known)
 
     def to_config(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"context": self.context.value}
 
     @property
     def uses_context(self) -> bool:
-        return self.context != "none"
+        return self.context != Context.NONE
 
     @property
     def reads_vectors(self) -> bool:
@@ -69,12 +83,12 @@ class InputSpec:
 
     @property
     def reads_page(self) -> bool:
-        return self.context == "page"
+        return self.context == Context.PAGE
 
     @property
     def pairs(self) -> bool:
         """Context goes in as a second segment of every input."""
-        return self.context == "neighbours"
+        return self.context == Context.NEIGHBOURS
 
     def first(self, texts: Sequence[str]) -> list[str]:
         return [self.prefix + t for t in texts]

@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from nuchter.inputs import VECTOR_CONTEXTS, Context
 from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, folder_bytes, replace_folder
 from nuchter.onnx_fusion import attention_fused
 from nuchter.training import card, linear, trim
@@ -34,7 +35,7 @@ from nuchter.training.corpus import Example, load_for_training
 
 MAX_BYTES = 60 * 1024 * 1024
 RECIPE = TrainConfig(epochs=2, learning_rate=5e-5, batch_size=16, max_length=128, early_stopping_patience=1,
-                     freeze_embeddings=True, context="vectors")
+                     freeze_embeddings=True, context=Context.VECTORS)
 """What ships: page context as the neighbours' vectors beat the neighbours as a second segment
 and sentences alone on dev and on the seed pages (0.676 against 0.635 and 0.571 at full precision,
 though training seeds 7 and 3 scored 0.555 and 0.620 there; see ``recipe_trials.json``), and an epoch
@@ -320,9 +321,9 @@ def rewrite_card(model: Path = BUILTIN_DIR) -> Path:
 
 def _context_line(m: dict) -> str:
     context = (m.get("inputs") or {}).get("context")
-    if context not in ("vectors", "page"):
+    if context not in VECTOR_CONTEXTS:
         return ""
-    page = context == "page"
+    page = context == Context.PAGE
     return ("- Page context as vectors: the graph gives every sentence, encoded alone, its own logits and what it adds\n"
             "  to the logits of the sentence after it and the one before it (outputs `logits`, `as_before`, `as_after`"
             + (", and `as_page`: what it adds to every sentence of its page, averaged over the page" if page else "")

