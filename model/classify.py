@@ -76,15 +76,15 @@ def _hub_offline(model_id: str) -> bool:
     import socket
     from urllib.parse import urlparse
 
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return True
     endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    try:
-        socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443),
-                                 timeout=HUB_TIMEOUT_S).close()
-        return False
-    except OSError:
-        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline:
+        try:
+            socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443),
+                                     timeout=HUB_TIMEOUT_S).close()
+            return False
+        except OSError:
+            pass
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -92,9 +92,10 @@ def _hub_offline(model_id: str) -> bool:
     except Exception:
         cached = False
     if not cached:
+        where = "the model hub is switched off (HF_HUB_OFFLINE)" if offline else f"cannot reach the model hub ({endpoint.geturl()})"
         raise ModelError(
-            f"cannot reach the model hub ({endpoint.geturl()}) for {model_id!r} and it is not in the local "
-            "Hugging Face cache; pass a model folder, a name from `nuchter models`, or builtin"
+            f"{where} for {model_id!r} and it is not in the local Hugging Face cache; "
+            "pass a model folder, a name from `nuchter models`, or builtin"
         )
     return True
 

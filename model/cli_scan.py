@@ -71,6 +71,7 @@ def scan(
     from nuchter import report
     from nuchter.classify import load_classifier, resolve_model
     from nuchter.results import SkippedFile
+    from nuchter.config import ScoreConfig
     from nuchter.scan import ScanConfig, plan
     from nuchter.scan import scan as run_scan
 
@@ -84,9 +85,10 @@ def scan(
 
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1
-        config = ScanConfig(model=name, include=tuple(include or ()), exclude=tuple(exclude or ()),
-                            max_bytes=int(max_size * 1024 * 1024), batch_size=batch_size, max_length=max_length, threads=threads,
-                            workers=workers, backend=backend.value, int8=int8)
+        scoring = ScoreConfig(model=name, batch_size=batch_size, max_length=max_length, threads=threads,
+                              backend=backend.value, int8=int8)
+        config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
+                            max_bytes=int(max_size * 1024 * 1024), workers=workers)
         done = scanfiles.done_documents(out, fmt.value, config.max_bytes) if resume and out is not None and out.exists() else set()
         documents, skipped = plan(paths, config)
         for path in (out, summary, html):  # all checked before any file is opened

@@ -40,10 +40,11 @@ def scored_documents(paths: list[Path], classifier, batch_size: int, log, max_le
     """Candidates from files and folders, read and scored exactly as `nuchter scan` does."""
     from nuchter.inputs import neighbours
     from nuchter.results import SkippedFile
+    from nuchter.config import ScoreConfig
     from nuchter.scan import ScanConfig, plan, scan
     from nuchter.select import candidates_of
 
-    config = ScanConfig(model=classifier.name, batch_size=batch_size, max_length=max_length)
+    config = ScanConfig(score=ScoreConfig(model=classifier.name, batch_size=batch_size, max_length=max_length))
     documents, skipped = plan(paths, config)
     for item in skipped:
         log(f"warning: {item.path}: {item.reason}")

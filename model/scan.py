@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from nuchter.config import ScoreConfig
 from nuchter.errors import InputError
 from nuchter.extract import DOCUMENT_SUFFIXES, read_document
 from nuchter.pipeline import PreparedPage, score_pages
@@ -27,23 +28,16 @@ DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ScanConfig:
-    model: str | None = None
-    """Model directory or hub id; None means the active model."""
+    score: ScoreConfig = ScoreConfig()
+    """How every document is scored (model, batch size, max length, threads, backend, int8)."""
     include: tuple[str, ...] = ()
     """Globs a file's path (relative to the folder) or name must match; empty means every document type."""
     exclude: tuple[str, ...] = ()
     """Globs of files to leave out."""
     max_bytes: int = DEFAULT_MAX_BYTES
     """Files larger than this are skipped."""
-    batch_size: int = 32
-    """Sentences per forward pass."""
-    max_length: int | None = None
-    """Tokens kept per sentence; None: the model's own."""
-    threads: int | None = None
     workers: int = 1
     """Processes that read, segment and score in parallel (each loads the model)."""
-    backend: str = "auto"
-    int8: bool = True
     documents_per_job: int = 32
     """Documents pooled into one scoring job, so short documents still fill batches."""
 
@@ -136,7 +130,7 @@ def score_documents(paths: list[Path], classifier, config: ScanConfig) -> list[D
         skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
         prepared.append((path, text, PreparedPage(sentences, skipped)))
     pages = [item[2] for item in prepared if not isinstance(item, SkippedFile)]
-    scored = iter(score_pages(pages, classifier, batch_size=config.batch_size, max_length=config.max_length))
+    scored = iter(score_pages(pages, classifier, batch_size=config.score.batch_size, max_length=config.score.max_length))
     return [item if isinstance(item, SkippedFile) else DocumentResult(str(item[0]), item[1], next(scored))
             for item in prepared]
 
@@ -173,10 +167,10 @@ def scan(documents: list[Path], classifier, config: ScanConfig) -> Iterator[Docu
         for job in jobs:
             yield from score_documents(job, classifier, config)
         return
-    threads = max(1, (config.threads or os.cpu_count() or 1) // config.workers)
+    threads = max(1, (config.score.threads or os.cpu_count() or 1) // config.workers)
     # spawn, not fork: a forked copy of a process running ONNX Runtime or torch threads can hang.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_worker_init,
-                             initargs=(classifier.name, threads, config.backend, config.int8)) as pool:
+                             initargs=(classifier.name, threads, config.score.backend, config.score.int8)) as pool:
         for results in pool.map(_worker_job, jobs, [config] * len(jobs)):
             yield from results

@@ -166,3 +166,11 @@ def test_export_command(tiny_model, tmp_path):
     assert (target / "onnx" / "model.int8.onnx").is_file() and not (target / "onnx" / "model.onnx").exists()
     result = CliRunner().invoke(app, ["export", str(tmp_path / "geen")])
     assert result.exit_code == 1 and "not found" in result.stderr
+
+
+def test_a_hub_id_with_the_hub_switched_off_fails_with_what_to_do(monkeypatch, tmp_path):
+    """HF_HUB_OFFLINE=1, as the README advises, gives the same clear error, not transformers' text."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ModelError, match="hub is switched off .* not in the local Hugging Face cache; pass a model folder"):
+        load_classifier("retrain2")

@@ -598,11 +598,12 @@ def _mixed(config: TrainConfig, train_rows, dev_rows, test_rows, log):
 
 def _export(folder: Path, log) -> None:
     """The int8 graph `score` serves, written beside the weights now rather than on first use."""
-    from nuchter.onnx_backend import onnx_path
+    from nuchter.onnx_backend import ONNX_DIR, export_onnx
 
     started = time.time()
+    log("exporting the int8 ONNX graph for scoring …")
     try:
-        onnx_path(folder)
+        export_onnx(folder, folder / ONNX_DIR, quantize=True)
     except (ModelError, ImportError) as exc:
         log(f"warning: no ONNX export ({exc}); the first use will try again or serve with PyTorch")
         return
