@@ -149,7 +149,7 @@ def with_context(builtin: Path, target: Path, context: str) -> Path:
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from nuchter.store import BUILTIN_DIR
-    from nuchter.training.build_builtin import torch_source_dir
+    from nuchter.store import builtin_source_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="60 documents for the encoder, 200 for the fast model")
@@ -187,7 +187,7 @@ def main() -> None:
                 targets.append(("with context >= 200 sentences/s", context_rate >= 200))
             targets.append((f"peak memory <= 600 MB ({context})", peak <= 600))
 
-        source = args.torch_model or torch_source_dir()
+        source = args.torch_model or builtin_source_dir()
         texts = sentences_of(work / "corpus", 1000)
         (work / "subset.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
         if (source / "model.safetensors").is_file():

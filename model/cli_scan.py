@@ -105,7 +105,7 @@ def scan(
         typer.echo(f"warning: {item.path}: {item.reason}", err=True)
         if summary_out:
             summary_out[1].writerow(report.summary_csv_row(item))
-    earlier = scanfiles.rebuild_documents(out, fmt.value, done) if done else {}
+    earlier = scanfiles.rebuild_documents(out, fmt.value, done, with_text=html is not None) if done else {}
     if done:
         typer.echo(f"resuming: {len(done)} documents already done", err=True)
     todo = [d for d in documents if str(d) not in earlier]

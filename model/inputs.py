@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 CONFIG_KEY = "nuchter_inputs"
+
+
 class Context(StrEnum):
     """How a model reads the page around a sentence (saved in its folder, read by every backend)."""
 

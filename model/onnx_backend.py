@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import logging
-import gc
 import os
 import sys
 import tempfile
@@ -202,8 +201,6 @@ def export_onnx(
                 verbose=False,
             )
             program.save(str(tmp), external_data=False)
-            del program, network  # the exporter's copies of the weights: freed before the graph is loaded again
-            gc.collect()
             onnx.checker.check_model(str(tmp))
             _fuse_checked(tmp, heads, size, names)
         if not quantize:
@@ -221,7 +218,6 @@ def export_onnx(
             quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
                              # onnx's shape inference cannot see through the fused attention nodes
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        del proto
         if not keep_fp32:
             fp32_path.unlink(missing_ok=True)
         return int8_path

@@ -66,7 +66,7 @@ def score_pages(
     max_length: int | None = None,
     explain_evidence: bool = False,
 ) -> list[ScoreResult]:
-    """The one path from prepared pages to results: every front end (score, scan, evaluate) calls it.
+    """The one path from prepared pages to results: every front end (score, scan, serve, evaluate) calls it.
 
     All pages' sentences go to the model in one pooled call, each with the page context its model
     reads (decided here, once), so short pages still fill batches.

@@ -74,30 +74,42 @@ def open_output(path: Path, resume: bool, header: list[str] | None):
     return handle, writer
 
 
-def rebuild_documents(out: Path, fmt: str, done: set[str]) -> dict:
-    """The documents an earlier run finished, rebuilt from the sentence file (their text read again for
-    the HTML report, empty when it cannot be), so a resumed scan reports them without scoring them."""
+def _records(handle, fmt: str):
+    """(line number, row as `SentenceScore.from_dict` reads it, or None for a line that is not JSON)
+    of a sentence file; CSV cells that were made spreadsheet-safe get their text back."""
+    if fmt == JSONL:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except ValueError:
+                    yield number, None
+        return
+    reader = csv.DictReader(handle)
+    for r in reader:
+        yield reader.line_num, {**r, "path": r["path"].removeprefix("'"), "text": r["text"].removeprefix("'"),
+                                "scores": {l: float(r[f"score_{l}"]) for l in LABELS}}
+
+
+def rebuild_documents(out: Path, fmt: str, done: set[str], with_text: bool = False) -> dict:
+    """The documents an earlier run finished, rebuilt from the sentence file, so a resumed scan reports
+    them without scoring them; ``with_text`` reads their text again (the HTML report shows it; empty
+    when it cannot be read)."""
     from nuchter.extract import read_document
 
     rows: dict[str, list[SentenceScore]] = {}
     with open(out, encoding="utf-8", newline="") as handle:
-        if fmt == JSONL:
-            records = (json.loads(line) for line in handle if line.strip())
-        else:
-            records = (
-                {**r, "path": r["path"].removeprefix("'"), "text": r["text"].removeprefix("'"),
-                 "scores": {l: float(r[f"score_{l}"]) for l in LABELS}}
-                for r in csv.DictReader(handle)
-            )
-        for r in records:
-            if r["path"] in done:
+        for _, r in _records(handle, fmt):
+            if r is not None and r["path"] in done:
                 rows.setdefault(r["path"], []).append(SentenceScore.from_dict(r))
     documents = {}
     for path, sentences in rows.items():
-        try:
-            text = read_document(Path(path))
-        except NuchterError:
-            text = ""
+        text = ""
+        if with_text:
+            try:
+                text = read_document(Path(path))
+            except NuchterError:
+                pass
         documents[path] = DocumentResult(path, text, ScoreResult("", tuple(sentences)))
     return documents
 
@@ -106,23 +118,23 @@ def read_scored_pages(path: Path) -> dict[str, list[SentenceScore]]:
     """A `nuchter scan --out` JSONL file's sentences per page, in index order; a bad row is an error
     with its line."""
     by_page: dict[str, list[SentenceScore]] = defaultdict(list)
+    number = 0
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, encoding="utf-8") as handle:
+            for number, row in _records(handle, JSONL):
+                if row is None:
+                    raise ValueError
+                sentence = SentenceScore.from_dict(row)
+                if set(sentence.scores) != set(LABELS):
+                    raise ValueError
+                by_page[str(row["path"])].append(sentence)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            sentence = SentenceScore.from_dict(row)
-            if set(sentence.scores) != set(LABELS):
-                raise ValueError
-            by_page[str(row["path"])].append(sentence)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise InputError(
-                f"{path}:{number} is not a `nuchter scan --out` sentence row (path, index, start, end, text, label, confidence, scores)"
-            ) from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InputError(
+            f"{path}:{number} is not a `nuchter scan --out` sentence row "
+            "(path, index, start, end, text, label, confidence, scores)"
+        ) from None
     for sentences in by_page.values():
         sentences.sort(key=lambda s: s.index)
     return by_page

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nuchter.inputs import VECTOR_CONTEXTS, Context
-from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, folder_bytes, replace_folder
+from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, builtin_source_dir, folder_bytes, replace_folder
 from nuchter.onnx_fusion import attention_fused
 from nuchter.training import card, linear, trim
 from nuchter.training.card import LINEAR
@@ -48,13 +48,6 @@ times the hour a seed takes), and the real-page development set, not the seed pa
 LINEAR_C = (1.0, 4.0, 10.0)
 TRIALS = Path(__file__).with_name("recipe_trials.json")
 """The recipe table: every configuration tried, with how it was measured."""
-
-
-def torch_source_dir() -> Path:
-    """Where a build leaves the trimmed PyTorch model (too big for the repo): benchmarks compare against it."""
-    from nuchter.store import builtin_source_dir
-
-    return builtin_source_dir()
 
 
 def is_seed(example: Example) -> bool:
@@ -301,7 +294,7 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
             raise SystemExit(f"the built-in model is {size / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
         replace_folder(staged, out)
         log(f"wrote {out} ({size / 1e6:.1f} MB)")
-        torch_copy = torch_copy or torch_source_dir()
+        torch_copy = torch_copy or builtin_source_dir()
         replace_folder(trimmed_dir, torch_copy)
         log(f"kept the PyTorch copy for benchmarks in {torch_copy}")
         return metrics

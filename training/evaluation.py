@@ -132,24 +132,34 @@ def read_pages(paths: Sequence[Path], page_key: str, group_key: str | None = Non
     return pages
 
 
+def covering(spans: Sequence[tuple[int, int]], predicted: Sequence[tuple[int, int]]) -> list[int]:
+    """For each labelled span, the predicted sentence covering most of its characters (-1: none).
+
+    >>> covering([(0, 10), (11, 20), (21, 25)], [(0, 14), (15, 20)])
+    [0, 1, -1]
+    """
+    out = []
+    for start, end in spans:
+        best, index = 0, -1
+        for i, (p_start, p_end) in enumerate(predicted):
+            overlap = min(end, p_end) - max(start, p_start)
+            if overlap > best:
+                best, index = overlap, i
+        out.append(index)
+    return out
+
+
 def align(spans: Sequence[tuple[int, int]], predicted: Sequence[tuple[int, int, str]]) -> list[str]:
     """Each labelled span's label: that of the predicted sentence covering most of its characters.
 
     >>> align([(0, 10), (11, 20), (21, 25)], [(0, 14, "hedged"), (15, 20, "promotional")])
     ['hedged', 'promotional', 'supported']
     """
-    out = []
-    for start, end in spans:
-        best, label = 0, MISSING_LABEL
-        for p_start, p_end, p_label in predicted:
-            overlap = min(end, p_end) - max(start, p_start)
-            if overlap > best:
-                best, label = overlap, p_label
-        out.append(label)
-    return out
+    found = covering(spans, [(a, b) for a, b, _ in predicted])
+    return [predicted[i][2] if i >= 0 else MISSING_LABEL for i in found]
 
 
-def predict_pages(classifier, pages: Sequence[LabelledPage], *, batch_size: int = 32, max_length: int = 128,
+def predict_pages(classifier, pages: Sequence[LabelledPage], *, batch_size: int = 32, max_length: int | None = None,
                   progress=None) -> list[list[tuple[str, dict]]]:
     """Per page, per labelled sentence: the predicted label and the probabilities behind it."""
     from nuchter.pipeline import PreparedPage, prepare, score_pages
@@ -170,13 +180,9 @@ def predict_pages(classifier, pages: Sequence[LabelledPage], *, batch_size: int 
             prepared.append(PreparedPage(sentences, skipped))
         results = score_pages(prepared, classifier, batch_size=batch_size, max_length=max_length)
         for page_spans, result in zip(spans, results):
-            scored = [(s.start, s.end, s.label) for s in result.sentences]
-            page_out = []
-            for span, label in zip(page_spans, align(page_spans, scored)):
-                cover = [s for s in result.sentences if min(span[1], s.end) > max(span[0], s.start)]
-                best = max(cover, key=lambda s: min(span[1], s.end) - max(span[0], s.start), default=None)
-                page_out.append((label, best.scores if best is not None else uniform))
-            out.append(page_out)
+            scored = result.sentences
+            out.append([(scored[i].label, scored[i].scores) if i >= 0 else (MISSING_LABEL, uniform)
+                        for i in covering(page_spans, [(x.start, x.end) for x in scored])])
         if progress:
             progress(min(first + PAGES_PER_CALL, len(pages)), len(pages))
     return out
@@ -194,7 +200,7 @@ class PageEvaluation(NamedTuple):
 def evaluate_pages(
     model: str, data: list[Path], *, page_key: str | None = None, group_key: str | None = None,
     threads: int | None = None, backend: str = "auto", int8: bool = True, batch_size: int = 32,
-    max_length: int = 128, progress=None,
+    max_length: int | None = None, progress=None,
 ):
     """Page-mode metrics for ``model``: macro-F1 with a 95 % interval over pages, per label, per group."""
     import numpy as np
