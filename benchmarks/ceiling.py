@@ -78,7 +78,7 @@ def main() -> None:
     from bench import corpus_sentences, draws
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from nuchter.onnx_backend import load_onnx_classifier
+    from nuchter.backends.onnx import load_onnx_classifier
     from nuchter.store import BUILTIN_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -1,3 +1,3 @@
-from nuchter.cli import main
+from nuchter.cli.main import main
 
 main()

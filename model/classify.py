@@ -1,7 +1,7 @@
 """Pick the backend that serves a model: linear, ONNX Runtime or PyTorch.
 
 Labels come from the model's ``config.json`` (``id2label``), never from code.
-The backends import only ``nuchter.modeldir``; this module imports them.
+The backends import only ``nuchter.backends.modeldir``; this module imports them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from nuchter import store
 from nuchter.errors import ModelError
 from nuchter.inputs import InputSpec
-from nuchter.modeldir import check_model_dir, check_tokenizer, label_order, prebuilt_onnx
-from nuchter.torch_backend import Classifier, load_transformers
+from nuchter.backends.modeldir import check_model_dir, check_tokenizer, label_order, prebuilt_onnx
+from nuchter.backends.pytorch import Classifier, load_transformers
 
 __all__ = ["BACKENDS", "Classifier", "load_classifier", "looks_local", "resolve_model"]
 
@@ -118,14 +118,14 @@ def load_classifier(
     if local:
         path = Path(name).expanduser()
         check_model_dir(path)
-        from nuchter.linear_backend import is_linear_model, load_linear_classifier
+        from nuchter.backends.linear import is_linear_model, load_linear_classifier
 
         if is_linear_model(path):
             return load_linear_classifier(path, name)
         if prebuilt_onnx(path) is not None:
             if backend == "torch":
                 raise ModelError(f"{name} ships as an ONNX graph only; use --backend onnx or auto")
-            from nuchter.onnx_backend import load_onnx_classifier
+            from nuchter.backends.onnx import load_onnx_classifier
 
             classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
             classifier.name = name
@@ -133,7 +133,7 @@ def load_classifier(
         check_tokenizer(path)
         if backend != "torch":
             try:
-                from nuchter.onnx_backend import load_onnx_classifier
+                from nuchter.backends.onnx import load_onnx_classifier
 
                 classifier = load_onnx_classifier(path, threads=threads, quantized=int8)
                 classifier.name = name
@@ -156,7 +156,7 @@ def load_classifier(
     if inputs.reads_vectors:
         if not local:
             raise ModelError(f"{name} reads page context as vectors; download it and pass its folder")
-        from nuchter.vector_heads import with_heads
+        from nuchter.backends.vector_heads import with_heads
 
         network = with_heads(network, Path(source), page=inputs.reads_page)
     return Classifier(name, tokenizer, network, labels, inputs)

@@ -80,7 +80,7 @@ def test_pack_ships_a_vectors_model_with_its_heads_in_the_graph(tiny_classifier,
     from nuchter.classify import load_classifier
     from nuchter.inputs import CONFIG_KEY, HEADS_FILE, InputSpec, neighbours
     from nuchter.labels import LABELS
-    from nuchter.vector_heads import NeighbourHeads
+    from nuchter.backends.vector_heads import NeighbourHeads
 
     source = tmp_path / "vectors"
     shutil.copytree(tiny_classifier, source)
@@ -101,7 +101,7 @@ def test_pack_ships_a_vectors_model_with_its_heads_in_the_graph(tiny_classifier,
     with_context = matrix(served.predict(page, contexts=neighbours(page)))
     assert np.abs(with_context - matrix(full.predict(page, contexts=neighbours(page)))).max() < 0.05  # int8
     assert np.abs(with_context - matrix(served.predict(page))).max() > 1e-3  # the heads are in the graph
-    from nuchter.onnx_fusion import attention_fused
+    from nuchter.backends.onnx_fusion import attention_fused
 
     assert attention_fused(out / "onnx" / "model.int8.onnx")  # the wrapped encoder's attention is fused too
     assert json.loads((out / "metrics.json").read_text())["serving"].endswith(", fused attention")

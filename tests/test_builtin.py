@@ -7,7 +7,7 @@ import shlex
 from typer.testing import CliRunner
 
 from nuchter import score_text, store
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.labels import LABELS
 from tests.conftest import ROOT
 

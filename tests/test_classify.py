@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nuchter.classify import Classifier, load_classifier, looks_local, resolve_model
-from nuchter.cli import app
-from nuchter.modeldir import label_order
+from nuchter.cli.main import app
+from nuchter.backends.modeldir import label_order
 from nuchter.errors import ModelError
 from nuchter.labels import LABELS
 
@@ -125,7 +125,7 @@ def test_hub_ids_and_paths(name, local):
 
 def test_backends(tiny_model, tmp_path):
     """auto serves transformer directories through ONNX Runtime; torch and onnx can be forced."""
-    from nuchter.onnx_backend import OnnxClassifier
+    from nuchter.backends.onnx import OnnxClassifier
 
     target = copy_model(tiny_model, tmp_path)
     assert isinstance(load_classifier(str(target)), OnnxClassifier)
@@ -156,7 +156,7 @@ def test_decomposed_accents_are_composed_before_tokenising(classifier):
 def test_export_command(tiny_model, tmp_path):
     from typer.testing import CliRunner
 
-    from nuchter.cli import app
+    from nuchter.cli.main import app
 
     target = copy_model(tiny_model, tmp_path)
     shutil.rmtree(target / "onnx", ignore_errors=True)

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.labels import LABELS
 
 runner = CliRunner()

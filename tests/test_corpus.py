@@ -123,7 +123,7 @@ def test_splits_are_stable_and_per_document():
 def test_data_check_command(tmp_path):
     from typer.testing import CliRunner
 
-    from nuchter.cli import app
+    from nuchter.cli.main import app
 
     runner = CliRunner()
     good = write(tmp_path / "goed.csv", "text,label,doc_id\nEen zin.,supported,a\nNog een zin.,hedged,b\n")

@@ -9,10 +9,10 @@ import json
 from typer.testing import CliRunner
 
 from nuchter import score_text
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.config import ScoreConfig
 from nuchter.explain import BUDGET, MIN_SPANS, evidence, explain, occlusions, span_counts, spans, without
-from nuchter.html import render_score_html
+from nuchter.reports.html import render_score_html
 from nuchter.labels import LABELS
 
 runner = CliRunner()

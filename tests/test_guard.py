@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nuchter import store
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.labels import LABELS
 from tests.conftest import ROOT
 from nuchter.training import guard

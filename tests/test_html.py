@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from nuchter.html import PALETTE, render_html, render_score_html
+from nuchter.reports.html import PALETTE, render_html, render_score_html
 from nuchter.labels import LABELS
 from nuchter.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
 

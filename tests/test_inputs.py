@@ -14,7 +14,7 @@ from nuchter.inputs import (
     CONFIG_KEY, HEADS_FILE, InputSpec, combine, neighbours, page_contexts, page_key, shorten, split_neighbours, vector_plan,
 )
 from nuchter.labels import LABELS
-from nuchter.onnx_backend import ONNX_DIR
+from nuchter.backends.onnx import ONNX_DIR
 
 PAGE = [
     "Tarieven en vergoedingen.",
@@ -193,7 +193,7 @@ def _with_vector_heads(source: Path, target: Path, seed: int = 0, context: str =
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from nuchter.vector_heads import NeighbourHeads
+    from nuchter.backends.vector_heads import NeighbourHeads
 
     _with_inputs(source, target, prefix="query: ", context=context)
     heads = NeighbourHeads(AutoModelForSequenceClassification.from_pretrained(target), page=context == "page")
@@ -213,7 +213,7 @@ def test_a_page_model_reads_the_whole_page_the_same_way_in_training_torch_and_on
     import torch
 
     from nuchter.pipeline import score_text
-    from nuchter.vector_heads import page_numbers
+    from nuchter.backends.vector_heads import page_numbers
 
     model = _with_vector_heads(tiny_model, tmp_path / "page", context="page")
     torch_clf = load_classifier(str(model), backend="torch")
@@ -274,7 +274,7 @@ def test_vector_heads_refuse_an_encoder_without_a_pooler():
     from torch import nn
 
     from nuchter.errors import ModelError
-    from nuchter.vector_heads import NeighbourHeads
+    from nuchter.backends.vector_heads import NeighbourHeads
 
     class NoPooler(nn.Module):
         base_model = nn.Module()

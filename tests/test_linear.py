@@ -7,7 +7,7 @@ import pytest
 
 from nuchter.classify import load_classifier
 from nuchter.labels import LABELS
-from nuchter.linear_backend import char_wb_ngrams, word_ngrams
+from nuchter.backends.linear import char_wb_ngrams, word_ngrams
 from nuchter.training import linear
 from nuchter.training.corpus import load_corpus
 

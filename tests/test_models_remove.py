@@ -3,7 +3,7 @@
 from typer.testing import CliRunner
 
 from nuchter import store
-from nuchter.cli import app
+from nuchter.cli.main import app
 
 runner = CliRunner()
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nuchter import onnx_backend
+from nuchter.backends import onnx as onnx_backend
 from nuchter.errors import ModelError
 from nuchter.labels import LABELS
-from nuchter.onnx_backend import INT8_FILE, FP32_FILE, ONNX_DIR, load_onnx_classifier
+from nuchter.backends.onnx import INT8_FILE, FP32_FILE, ONNX_DIR, load_onnx_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +132,7 @@ def test_token_ids_match_transformers(exported, max_length):
 def test_serving_imports_neither_torch_nor_transformers(exported):
     script = (
         "import sys\n"
-        "from nuchter.onnx_backend import load_onnx_classifier\n"
+        "from nuchter.backends.onnx import load_onnx_classifier\n"
         f"c = load_onnx_classifier({str(exported)!r})\n"
         "assert len(c.predict(['Truffels genezen depressie.'])) == 1\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"

@@ -13,9 +13,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from nuchter import onnx_backend, onnx_fusion
-from nuchter.onnx_backend import FP32_FILE, INT8_FILE, ONNX_DIR
-from nuchter.onnx_fusion import attention_fused, fuse_attention
+from nuchter.backends import onnx as onnx_backend
+from nuchter.backends import onnx_fusion
+from nuchter.backends.onnx import FP32_FILE, INT8_FILE, ONNX_DIR
+from nuchter.backends.onnx_fusion import attention_fused, fuse_attention
 
 ROOT = Path(__file__).resolve().parent.parent
 

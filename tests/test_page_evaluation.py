@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nuchter import score_text
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 from nuchter.labels import LABELS

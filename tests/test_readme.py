@@ -6,7 +6,7 @@ import shlex
 import pytest
 from typer.testing import CliRunner
 
-from nuchter.cli import app
+from nuchter.cli.main import app
 from tests.conftest import ROOT
 
 runner = CliRunner()

@@ -2,7 +2,7 @@ import csv
 import io
 import json
 
-from nuchter import report
+from nuchter.reports import tables as report
 from nuchter.labels import LABELS
 from nuchter.results import ScoreResult, SentenceScore, Skipped, summarise
 

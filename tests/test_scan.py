@@ -8,7 +8,7 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.labels import LABELS
 from nuchter.scan import ScanConfig, plan
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from nuchter.cli import app
+from nuchter.cli.main import app
 from nuchter.labels import DESCRIPTIONS, LABELS
 from nuchter.select import FROM_NAME, TO_NAME, Candidate, doubt, label_config, label_studio_task, pick
 from nuchter.training.corpus import load_corpus

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from nuchter.batching import MicroBatcher
+from nuchter.web.batching import MicroBatcher
 from nuchter.classify import load_classifier
-from nuchter.cli import app as cli_app
-from nuchter.html import legend_html
+from nuchter.cli.main import app as cli_app
+from nuchter.reports.html import legend_html
 from nuchter.labels import LABELS
-from nuchter.page import _JS, CSP
-from nuchter.serve import ServeConfig, create_app
+from nuchter.web.page import _JS, CSP
+from nuchter.web.service import ServeConfig, create_app
 
 runner = CliRunner()
 PARAGRAPH = (
@@ -147,7 +147,7 @@ def test_not_json(served):
 def test_cli_choice_errors_are_one_plain_line():
     from typer.testing import CliRunner
 
-    from nuchter.cli import app
+    from nuchter.cli.main import app
 
     result = CliRunner().invoke(app, ["score", "--format", "xml", "Kurkuma geneest."])
     assert result.exit_code == 2

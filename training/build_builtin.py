@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nuchter.inputs import VECTOR_CONTEXTS, Context
 from nuchter.store import BUILTIN_DIR, BUILTIN_FAST_DIR, builtin_source_dir, folder_bytes, replace_folder
-from nuchter.onnx_fusion import attention_fused
+from nuchter.backends.onnx_fusion import attention_fused
 from nuchter.training import card, linear, trim
 from nuchter.training.card import LINEAR
 from nuchter.training.config import TrainConfig
@@ -202,7 +202,7 @@ ENCODER_DIR = Path("runs") / "builtin-encoder"
 def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | None = None) -> dict:
     """Trim, quantise, measure as served, and write ``out`` if it beats the linear model on the seed pages."""
     from nuchter.classify import load_classifier
-    from nuchter.onnx_backend import export_onnx
+    from nuchter.backends.onnx import export_onnx
 
     from nuchter.training.corpus import contexts_of
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from nuchter.classify import load_classifier
 from nuchter.labels import LABEL2ID, LABELS
-from nuchter.report import spreadsheet_safe
+from nuchter.reports.tables import spreadsheet_safe
 from nuchter.errors import NuchterError
 from nuchter.training.corpus import Example, Problem, contexts_of, data_files, load_for_training, read_rows, to_example
 

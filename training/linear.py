@@ -1,6 +1,6 @@
 """The n-gram linear model: TF-IDF over word 1–2-grams and character 2–5-grams
 with a class-weighted logistic regression. Fitted with scikit-learn, saved
-without pickle for ``model/linear_backend.py`` to serve."""
+without pickle for ``model/backends/linear.py`` to serve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from nuchter.labels import LABEL2ID, LABELS
-from nuchter.linear_backend import MODEL_TYPE
+from nuchter.backends.linear import MODEL_TYPE
 from nuchter.training.corpus import Example
 
 FEATURES = (

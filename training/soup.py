@@ -17,7 +17,7 @@ import numpy as np
 from nuchter.errors import NuchterError
 from nuchter.inputs import HEADS_FILE, InputSpec
 from nuchter.labels import LABELS
-from nuchter.modeldir import check_model_dir
+from nuchter.backends.modeldir import check_model_dir
 from nuchter.store import replace_folder
 from nuchter.training.corpus import contexts_of, load_for_training
 

@@ -161,7 +161,7 @@ def _neighbour_collator(tokenizer, page: bool = False):
     (and, for a page model, which rows share its page)."""
     from transformers import DataCollatorWithPadding
 
-    from nuchter.vector_heads import neighbour_indices, page_numbers
+    from nuchter.backends.vector_heads import neighbour_indices, page_numbers
 
     pad = DataCollatorWithPadding(tokenizer)
 
@@ -368,10 +368,10 @@ def _fit(config: TrainConfig, train_examples, dev_examples, work: Path, checkpoi
     if config.freeze_embeddings and not config.from_scratch:
         network.get_input_embeddings().weight.requires_grad_(False)
     if config.context in VECTOR_CONTEXTS:
-        from nuchter.vector_heads import NeighbourHeads, supports
+        from nuchter.backends.vector_heads import NeighbourHeads, supports
 
         if supports(network) and config.warm_start:
-            from nuchter.vector_heads import with_heads
+            from nuchter.backends.vector_heads import with_heads
 
             network = with_heads(network, Path(config.base_model), page=config.context == Context.PAGE).train()
         elif supports(network):
@@ -542,7 +542,7 @@ def _prepare_work(output: Path | None, name: str | None, resume: bool) -> tuple[
 def warm_start_folder(name: str) -> Path:
     """The PyTorch folder a warm start loads: 'active', a store name or a folder."""
     from nuchter.classify import resolve_model
-    from nuchter.modeldir import prebuilt_onnx
+    from nuchter.backends.modeldir import prebuilt_onnx
 
     folder = Path(resolve_model(None if name == "active" else name))
     if prebuilt_onnx(folder) is not None:  # the built-in model ships as an ONNX graph only
@@ -598,7 +598,7 @@ def _mixed(config: TrainConfig, train_rows, dev_rows, test_rows, log):
 
 def _export(folder: Path, log) -> None:
     """The int8 graph `score` serves, written beside the weights now rather than on first use."""
-    from nuchter.onnx_backend import ONNX_DIR, export_onnx
+    from nuchter.backends.onnx import ONNX_DIR, export_onnx
 
     started = time.time()
     log("exporting the int8 ONNX graph for scoring …")

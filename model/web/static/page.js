@@ -1,56 +1,11 @@
-"""The page `nuchter serve` shows at ``/``: paste text, score it, see every sentence in its colour.
 
-One self-contained page (no external scripts, styles or fonts) with the HTML
-report's colours and legend. Pasted text is untrusted: the script builds
-the result with ``textContent`` and ``createElement`` only, never markup, and
-a Content-Security-Policy lets only this page's own script run (pinned by
-its hash) and only talk to its own server.
-"""
-
-from __future__ import annotations
-
-from nuchter.html import STYLESHEET, esc, legend_html, script_policy
-from nuchter.labels import FLAGGED, LABELS
-
-_PAGE_CSS = """
-body { padding: 1rem 1.25rem 3rem; }
-main { max-width: 960px; }
-form { display: grid; gap: .6rem; margin: .5rem 0 1rem; }
-label.field { font-weight: 600; }
-textarea { width: 100%; min-height: 12rem; padding: .6rem .7rem; border: 1px solid #bbb; border-radius: 6px;
-  font: 1rem/1.5 Georgia, "Times New Roman", serif; resize: vertical; background: #fff; color: inherit; }
-.controls { display: flex; flex-wrap: wrap; gap: .6rem 1.2rem; align-items: center; }
-.controls label { display: inline-flex; gap: .4rem; align-items: center; }
-button { font: inherit; font-weight: 600; padding: .45rem 1.2rem; border-radius: 6px; border: 1px solid #1f5fa8;
-  background: #1f5fa8; color: #fff; cursor: pointer; }
-button:disabled { opacity: .6; cursor: progress; }
-:focus-visible { outline: 3px solid #e0a100; outline-offset: 2px; }
-.hint { color: #555; font-size: .9rem; margin: 0; }
-#status { min-height: 1.5em; margin: 0; }
-#status.error { color: #a61b1b; font-weight: 600; }
-#detail { min-height: 1.5em; color: #333; font-size: .92rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
-.doc-text .s { cursor: help; }
-@media (max-width: 600px) {
-  body { padding: .75rem .75rem 2rem; font-size: 16px; }
-  h1 { font-size: 1.35rem; }
-  .doc { padding: .75rem; }
-  .controls { flex-direction: column; align-items: stretch; }
-  button { width: 100%; padding: .7rem; }
-}
-"""
-
-# Builds every node with createElement/textContent: no text ever becomes markup.
-# The same control characters as nuchter.extract.clean_text are dropped before
-# sending, so the offsets the server returns index the text shown here.
-# Offsets count code points, so the text is split with Array.from (not UTF-16 units).
-_JS = """
 (function () {
   "use strict";
   var body = document.body;
   var LABELS = (body.getAttribute("data-labels") || "").split(" ");
   var FLAGGED = (body.getAttribute("data-flagged") || "").split(" ");
   var MAX_BYTES = parseInt(body.getAttribute("data-max-bytes"), 10) || 1000000;
-  var CONTROLS = /[\\u0000-\\u0008\\u000B\\u000E-\\u001F\\u007F-\\u009F]/g;
+  var CONTROLS = /[\u0000-\u0008\u000B\u000E-\u001F\u007F-\u009F]/g;
   var form = document.getElementById("score-form");
   var input = document.getElementById("text");
   var file = document.getElementById("file");
@@ -90,7 +45,7 @@ _JS = """
   }
   function why(s) {
     if (!s.evidence || !s.evidence.length) { return ""; }
-    return " \\u00b7 why: " + s.evidence.map(function (e) { return e.text; }).join(", ");
+    return " \u00b7 why: " + s.evidence.map(function (e) { return e.text; }).join(", ");
   }
   function sentenceSpan(chars, start, end, s) {
     var el = document.createElement("span");
@@ -101,7 +56,7 @@ _JS = """
       if (right <= left) { return; }
       if (left > cursor) { el.appendChild(document.createTextNode(chars.slice(cursor, left).join(""))); }
       var mark = span("ev", chars.slice(left, right).join(""));
-      mark.title = "evidence \\u00b7 " + e.weight.toFixed(2);
+      mark.title = "evidence \u00b7 " + e.weight.toFixed(2);
       el.appendChild(mark);
       cursor = right;
     });
@@ -126,7 +81,7 @@ _JS = """
         if (p.sentence) {
           var s = p.sentence;
           el = sentenceSpan(chars, start, end, s);
-          el.title = s.label + " \\u00b7 " + s.confidence.toFixed(2) + why(s);
+          el.title = s.label + " \u00b7 " + s.confidence.toFixed(2) + why(s);
           el.tabIndex = 0;
           el.setAttribute("data-label", s.label);
           el.setAttribute("data-confidence", s.confidence.toFixed(4));
@@ -136,7 +91,7 @@ _JS = """
           }
         } else {
           el = span("skip", piece);
-          el.title = "skipped \\u00b7 " + p.skipped.reason;
+          el.title = "skipped \u00b7 " + p.skipped.reason;
           el.setAttribute("data-skipped", p.skipped.reason);
         }
         nodes.push(el);
@@ -153,9 +108,9 @@ _JS = """
   function describe(event) {
     var el = event.target && event.target.closest ? event.target.closest("[data-label]") : null;
     if (!el) { return; }
-    detail.textContent = el.getAttribute("data-label") + " \\u00b7 confidence " +
+    detail.textContent = el.getAttribute("data-label") + " \u00b7 confidence " +
       parseFloat(el.getAttribute("data-confidence")).toFixed(2) + ": " + el.textContent +
-      (el.hasAttribute("data-why") ? " \\u00b7 why: " + el.getAttribute("data-why") : "");
+      (el.hasAttribute("data-why") ? " \u00b7 why: " + el.getAttribute("data-why") : "");
   }
   function fail(response) {
     return response.json().then(function (b) { return b.error; }, function () { return null; })
@@ -175,7 +130,7 @@ _JS = """
     if (text !== input.value) { input.value = text; }
     if (!text.trim()) { say("Paste some Dutch text first.", true); input.focus(); return; }
     button.disabled = true;
-    say("Scoring\\u2026", false);
+    say("Scoring\u2026", false);
     post("api/score", { text: text, lines: lines.checked, explain: explain.checked })
       .then(function (data) { show(text, data); say("Scored " + plural(data.summary.sentences, "sentence") + ".", false); })
       .catch(function (error) { result.hidden = true; say(error.message, true); })
@@ -194,7 +149,7 @@ _JS = """
     var reader = new FileReader();
     reader.onload = function () {
       var text = decode(new Uint8Array(reader.result));
-      if (/\\.html?$/i.test(f.name)) {
+      if (/\.html?$/i.test(f.name)) {
         post("api/extract", { html: text })
           .then(function (data) { input.value = data.text; say("Loaded the main text of " + f.name + ".", false); input.focus(); })
           .catch(function (error) { say(error.message, true); });
@@ -215,50 +170,3 @@ _JS = """
   output.addEventListener("mouseover", describe);
   output.addEventListener("focusin", describe);
 })();
-"""
-
-CSP = script_policy(_JS, "connect-src 'self'", "frame-ancestors 'none'")
-"""Sent as a header and a meta tag: only the page's own script runs, and it only talks to this server."""
-
-PLACEHOLDER = ("Plak hier een Nederlandse tekst, bijvoorbeeld: Psilocybine geneest depressie, zonder "
-               "bijwerkingen. Het bewijs bij mensen is nog beperkt. Boek nu je retraite met 20% korting!")
-
-
-def render_page(model_name: str, max_bytes: int) -> str:
-    """The whole page; the model name is shown, escaped like everything else."""
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nuchter</title>
-<style>{STYLESHEET}{_PAGE_CSS}</style>
-</head>
-<body data-labels="{esc(' '.join(LABELS))}" data-flagged="{esc(' '.join(l for l in LABELS if l in FLAGGED))}" data-max-bytes="{int(max_bytes)}">
-<main>
-<h1>nuchter</h1>
-<p class="meta">Paste Dutch health or wellness text to see, sentence by sentence, where it goes too far. Model: {esc(model_name)}.</p>
-{legend_html()}<form id="score-form" novalidate>
-<label class="field" for="text">Text to score</label>
-<textarea id="text" name="text" lang="nl" spellcheck="false" placeholder="{esc(PLACEHOLDER)}" aria-describedby="keys"></textarea>
-<p class="hint" id="keys">Ctrl+Enter scores the text. It is sent only to this nuchter server.</p>
-<div class="controls">
-<button type="submit" id="score">Score</button>
-<label><input type="checkbox" id="lines" name="lines"> one sentence per line (no splitting)</label>
-<label><input type="checkbox" id="explain" name="explain"> explain (underline the words behind each label; slower)</label>
-<label>Or open a file <input type="file" id="file" accept=".txt,.md,.html,.htm,text/plain,text/markdown,text/html"></label>
-</div>
-</form>
-<p id="status" role="status" aria-live="polite"></p>
-<section id="result" class="doc" hidden aria-label="result">
-<p id="summary" class="summary"></p>
-<p id="detail" aria-live="polite"></p>
-<div id="output" class="doc-text"></div>
-</section>
-</main>
-<script>{_JS}</script>
-</body>
-</html>
-"""

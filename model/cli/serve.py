@@ -1,12 +1,12 @@
-"""`nuchter serve`: a thin wrapper over model/serve.py."""
+"""`nuchter serve`: a thin wrapper over nuchter.web.service."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
+from nuchter.cli.app import app, Backend, BackendOption, BatchSizeOption, fail, Int8Option, MaxLengthOption, ModelOption, ThreadsOption
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 
@@ -26,14 +26,14 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes, each loading the model once.")] = 1,
     max_bytes: Annotated[int, typer.Option(min=1024, help="Largest request body accepted, in bytes (413 above it).")] = 1_000_000,
     max_wait_ms: Annotated[float, typer.Option(min=0, max=1000, help="How long a batch waits for concurrent requests, in ms.")] = 5.0,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads for the model.")] = None,
+    threads: ThreadsOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per model batch.")] = ScoreConfig.batch_size,
+    batch_size: BatchSizeOption = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
 ) -> None:
     """Serve a web page to paste text into, and a JSON API (/api/score, /docs), on one loaded model."""
-    from nuchter.serve import ServeConfig, run
+    from nuchter.web.service import ServeConfig, run
 
     try:
         config = ServeConfig(model=model, host=host, port=port, workers=workers, max_bytes=max_bytes,

@@ -2,9 +2,9 @@
 
 The app is FastAPI on uvicorn. The model is loaded once; requests are
 segmented in worker threads and their sentences scored together by a
-:class:`~nuchter.batching.MicroBatcher`, so the event loop never runs the
+:class:`~nuchter.web.batching.MicroBatcher`, so the event loop never runs the
 model. ``/api/score`` answers with exactly the JSON `nuchter score --format
-json` prints, built by the same code (``pipeline`` and ``report``). Every
+json` prints, built by the same code (``pipeline`` and ``reports.tables``). Every
 error is ``{"error": "<one line>"}`` with its status; bad input is never a 500.
 """
 
@@ -27,17 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nuchter import report
-from nuchter.batching import MicroBatcher
+from nuchter.reports import tables as report
+from nuchter.web.batching import MicroBatcher
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError, NuchterError
 from nuchter.extract import clean_text, html_to_text
 from nuchter.labels import LABELS
-from nuchter.page import CSP, render_page
+from nuchter.web.page import CSP, render_page
 from nuchter.pipeline import PreparedPage, prepare, score_pages
 from nuchter.results import ScoreResult
 
-log = logging.getLogger("nuchter.serve")
+log = logging.getLogger("nuchter.web.service")
 SETTINGS_ENV = "NUCHTER_SERVE_SETTINGS"
 """How `--workers N` hands the settings to each worker process."""
 
@@ -491,7 +491,7 @@ def run(config: ServeConfig, *, announce=print) -> None:
     else:
         load(config)  # fail here, once, with a clear message, rather than in every worker
         os.environ[SETTINGS_ENV] = json.dumps(asdict(config))
-        uv = uvicorn.Config("nuchter.serve:app_from_environment", factory=True, workers=config.workers,
+        uv = uvicorn.Config("nuchter.web.service:app_from_environment", factory=True, workers=config.workers,
                             log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     sock = listen(config.host, config.port)
     announce(f"nuchter serve: open {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from nuchter.errors import ModelError
 from nuchter.inputs import InputSpec, combine, vector_plan
-from nuchter.modeldir import by_label, in_length_order, rows_in_length_order
+from nuchter.backends.modeldir import by_label, in_length_order, rows_in_length_order
 
 
 class Classifier:
@@ -72,7 +72,7 @@ class Classifier:
             return in_length_order(lengths, batch_size, score, self.labels)
 
     def _predict_vectors(self, texts, contexts, batch_size: int, max_length: int) -> list[dict[str, float]]:
-        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
+        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.backends.vector_heads``)."""
         import torch
 
         plan = vector_plan(texts, contexts, page=self.inputs.reads_page)

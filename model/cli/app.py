@@ -1,7 +1,7 @@
 """The Typer app and the options every command module shares.
 
-Command modules (cli, cli_scan, cli_serve, cli_training) import this and
-register on ``app``; nothing here imports them.
+Command modules (score, scan, serve, train, …) import this and register on
+``app``; nothing here imports them; `nuchter.cli.main` imports them all.
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ ModelOption = Annotated[Optional[str], typer.Option("--model", "-m", help="A nam
 Int8Option = Annotated[bool, typer.Option("--int8/--no-int8", help="int8 quantisation on the ONNX path.")]
 MaxLengthOption = Annotated[Optional[int], typer.Option(
     min=8, help="Tokens kept per sentence [default: the model's own, saved with it at training; 128 if it does not say].")]
+
+
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    min=1, help="CPU threads in all [default: the machine's cores; on a busy 2-core machine 1 can beat 2].")]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Sentences per model batch.")]
 
 
 class Format(str, Enum):

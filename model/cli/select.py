@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
+from nuchter.cli.app import app, Backend, BackendOption, BatchSizeOption, fail, Int8Option, MaxLengthOption, ModelOption, ThreadsOption
+from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 
 
@@ -40,7 +41,6 @@ def scored_documents(paths: list[Path], classifier, batch_size: int, log, max_le
     """Candidates from files and folders, read and scored exactly as `nuchter scan` does."""
     from nuchter.inputs import neighbours
     from nuchter.results import SkippedFile
-    from nuchter.config import ScoreConfig
     from nuchter.scan import ScanConfig, plan, scan
     from nuchter.select import candidates_of
 
@@ -86,9 +86,9 @@ def select(
     label_config: Annotated[bool, typer.Option("--label-config", help="Print the Label Studio labelling config (XML) for the four labels and exit.")] = False,
     model: ModelOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
+    batch_size: BatchSizeOption = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+    threads: ThreadsOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
 ) -> None:

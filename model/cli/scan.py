@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from nuchter import scanfiles
-from nuchter.cli_app import Backend, BackendOption, Int8Option, MaxLengthOption, ModelOption, app, fail
+from nuchter.cli.app import app, Backend, BackendOption, BatchSizeOption, fail, Int8Option, MaxLengthOption, ModelOption, ThreadsOption
+from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
 
 
@@ -22,7 +23,7 @@ class ScanFormat(str, Enum):
 
 
 def _write_html(path: Path, documents, skipped) -> None:
-    from nuchter.html import render_html
+    from nuchter.reports.html import render_html
 
     page = render_html(documents, skipped, title="nuchter scan")
     temporary = path.with_name(f".{path.name}.tmp")
@@ -61,17 +62,16 @@ def scan(
     force: Annotated[bool, typer.Option(help="Overwrite existing report files.")] = False,
     max_size: Annotated[float, typer.Option(help="Skip files larger than this many MB.")] = 5.0,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: one per core for linear models, else 1].")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads in all.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 32,
+    threads: ThreadsOption = None,
+    batch_size: BatchSizeOption = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
 ) -> None:
     """Score every document in a folder (.txt, .md, .html) and write reports."""
-    from nuchter import report
+    from nuchter.reports import tables as report
     from nuchter.classify import load_classifier, resolve_model
     from nuchter.results import SkippedFile
-    from nuchter.config import ScoreConfig
     from nuchter.scan import ScanConfig, plan
     from nuchter.scan import scan as run_scan
 
@@ -81,7 +81,7 @@ def scan(
         name = resolve_model(model)
         classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8,
                                      warn=lambda m: typer.echo(f"warning: {m}", err=True))
-        from nuchter.linear_backend import LinearClassifier
+        from nuchter.backends.linear import LinearClassifier
 
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1

@@ -1,16 +1,14 @@
-"""`nuchter train`, `nuchter evaluate` and `nuchter models`: thin wrappers over training/."""
+"""`nuchter train`: fine-tune and install a model; a thin wrapper over nuchter.training."""
 
 from __future__ import annotations
 
-import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from nuchter.cli_app import Backend, BackendOption, Int8Option, ModelOption, app, fail
+from nuchter.cli.app import app, fail, ThreadsOption
 from nuchter.errors import NuchterError
 
 
@@ -46,7 +44,7 @@ def train(
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs; 0 disables. [default: 1]")] = None,
     class_weighting: Annotated[Optional[bool], typer.Option("--class-weighting/--no-class-weighting", help="Weight the loss by inverse label frequency. [default: on]")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick trials).")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
+    threads: ThreadsOption = None,
     freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Keep the word-embedding table fixed (about 20x cheaper steps on CPU). [default: frozen]")] = None,
     context: Annotated[Optional[str], typer.Option(help="Page context: 'vectors' (each sentence encoded once; the vectors of the sentences before and after it added through two small heads), 'page' (vectors plus a head on the mean vector of the whole page), 'neighbours' (previous and next sentence as a second segment: about 3x slower to score) or 'none'. [default: vectors]")] = None,
     text_prefix: Annotated[Optional[str], typer.Option(help="Text put before every sentence; 'auto' is 'query: ' for e5 encoders. [default: auto]")] = None,
@@ -88,132 +86,3 @@ def train(
             else "nothing was saved yet (the first checkpoint comes at the first evaluation), so start again"))
         raise typer.Exit(130) from None
     typer.echo(outcome.message)
-
-
-class EvalFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command(
-    "evaluate",
-    epilog=(
-        "Examples:\n\n\b\n  nuchter evaluate --data data/ --split test\n"
-        "  nuchter evaluate --data extra.csv --model runs/robbert --errors fouten.csv\n"
-        "  nuchter evaluate --data ../shared/realdev/realdev.jsonl          # whole pages (rows carry a url)\n"
-        "  nuchter evaluate --data paginas.csv --page-key pagina --group bron"
-    ),
-)
-def evaluate_command(
-    data: Annotated[list[Path], typer.Option("--data", "-d", help="Labelled data files or folders (repeatable).")],
-    model: ModelOption = None,
-    split: Annotated[Optional[str], typer.Option(help="Only this split: train, dev or test [default: all rows]; sentence mode only.")] = None,
-    page_key: Annotated[Optional[str], typer.Option(
-        "--page-key", help="Field naming each row's page: score every page as one text, as `score` serves it "
-                           "[default: page mode when rows carry url, page, page_id or pagina].")] = None,
-    group: Annotated[Optional[str], typer.Option(help="Page mode: field to report accuracy by [default: register or group].")] = None,
-    fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
-    errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads.")] = None,
-    backend: BackendOption = Backend.auto,
-    int8: Int8Option = True,
-) -> None:
-    """Macro-F1, per-label precision/recall/F1 and the confusion matrix of a model.
-
-    Sentence mode scores each labelled row with its neighbours in its document. Page mode
-    (a set whose rows name their page, in reading order) scores every page as one text and
-    aligns the labelled sentences to the predicted ones by character overlap; it adds a 95 %
-    interval over pages and accuracy per register or group. By default the model is measured as
-    `score` serves it (ONNX int8 for transformer folders); --backend torch or --no-int8 measure
-    it at full precision.
-    """
-    from nuchter.classify import resolve_model
-    from nuchter.training.corpus import SPLITS
-    from nuchter.training.evaluation import evaluate_model, evaluate_pages, format_table, page_key_of, write_errors
-
-    if split is not None and split not in SPLITS:
-        raise fail(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}", 2)
-    try:
-        pages = page_key or (None if split else page_key_of(data))
-        if pages and split:
-            raise fail("--split is for sentence mode; a set of whole pages is measured as a whole", 2)
-        if pages:
-            metrics, wrong, *_ = evaluate_pages(
-                resolve_model(model), data, page_key=pages, group_key=group, threads=threads,
-                backend=backend.value, int8=int8,
-                progress=lambda done, total: _log(f"scored {done}/{total} pages"),
-            )
-        else:
-            metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads,
-                                            backend=backend.value, int8=int8)
-        if errors is not None:
-            write_errors(errors, wrong)
-            _log(f"wrote {len(wrong)} misclassified sentences to {errors}")
-    except NuchterError as error:
-        raise fail(error) from None
-    typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False) if fmt is EvalFormat.json else format_table(metrics))
-
-
-models_app = typer.Typer(help="List installed models, switch the active one, or remove one.", invoke_without_command=True)
-app.add_typer(models_app, name="models")
-
-
-@models_app.callback()
-def models_list(ctx: typer.Context) -> None:
-    """List installed models with their test macro-F1; * marks the active one."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from nuchter import store
-
-    found = store.list_models()
-    if not found:
-        typer.echo("no models installed; train one with `nuchter train --data data/`")
-        return
-    for m in found:
-        f1 = f"{m.test_macro_f1:.3f}" if m.test_macro_f1 is not None else "  -  "
-        base = m.metrics.get("base_model", "?")
-        typer.echo(f"{'*' if m.active else ' '} {m.name:<28} test macro-F1 {f1}  base {base}")
-
-
-@models_app.command("use", epilog="Examples:\n\n\b\n  nuchter models use builtin\n  nuchter models use retrain1 --yes")
-def models_use(
-    name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Switch without asking, even to a model the guard kept inactive.")] = False,
-) -> None:
-    """Make an installed model the active one. A model the activation guard kept inactive (at chance
-    level, or worse than the model it was compared with) is switched to only after its verdict is shown
-    and confirmed."""
-    from nuchter import store
-
-    try:
-        if name not in store.BUILTINS:
-            activation = store.read_metrics(store.path_of(name)).get("activation") or {}
-            reasons = activation.get("reasons") or []
-            if reasons and not activation.get("decision", "").startswith("activated"):
-                typer.echo(f"the activation guard kept {name} inactive when it was trained:", err=True)
-                for reason in reasons:
-                    typer.echo(f"  - {reason}", err=True)
-                if not yes and not typer.confirm(f"make {name} the active model anyway?"):
-                    raise fail(f"the active model is still {store.active_name() or 'builtin'}", 1)
-        store.use(name)
-    except NuchterError as error:
-        raise fail(error) from None
-    typer.echo(f"active model: {name}")
-
-
-@models_app.command("remove", epilog="Examples:\n\n\b\n  nuchter models remove 20261201-231500\n  nuchter models remove ruis --yes")
-def models_remove(
-    name: Annotated[str, typer.Argument(help="Name from `nuchter models`.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Delete a trained model from the model store (not the built-in ones, nor the active one)."""
-    from nuchter import store
-
-    try:
-        size = store.folder_bytes(store.removable(name))
-        if not yes and not typer.confirm(f"remove model {name} ({size / 1e6:.0f} MB) from {store.models_dir()}?"):
-            raise fail("nothing removed", 1)
-        store.remove(name)
-    except NuchterError as error:
-        raise fail(error) from None
-    typer.echo(f"removed {name} ({size / 1e6:.0f} MB freed)")

@@ -14,9 +14,10 @@ import base64
 import hashlib
 import html
 from collections.abc import Sequence
+from importlib import resources
 
 from nuchter.labels import DESCRIPTIONS, HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
-from nuchter.report import summary_line
+from nuchter.reports.tables import summary_line
 from nuchter.results import DocumentResult, ScoreResult, SkippedFile, Skipped
 
 PALETTE: dict[str, str] = {
@@ -62,44 +63,13 @@ def _tooltip(label: str, confidence: float | None) -> str:
     return label if confidence is None else f"{label} · {confidence:.2f}"
 
 
-_CSS_BASE = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; padding: 1.5rem 2rem 4rem; background: #fafafa; color: #1b1b1b;
-  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1200px; margin: 0 auto; }
-h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
-h2 { font-size: 1.25rem; margin: 2rem 0 .4rem; }
-h3 { font-size: 1.05rem; margin: 0 0 .3rem; overflow-wrap: anywhere; }
-.meta, .summary { color: #555; margin: 0 0 .75rem; }
-a { color: #1f5fa8; }
-.legend { display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; list-style: none; padding: 0; margin: .5rem 0 1rem; }
-.legend li { display: flex; align-items: baseline; gap: .4rem; }
-.legend .note { color: #555; font-size: .9em; }
-.swatch { padding: .05em .45em; border-radius: 3px; font-weight: 600; }
-.table-wrap { overflow-x: auto; border: 1px solid #ddd; border-radius: 6px; background: #fff; }
-table { border-collapse: collapse; width: 100%; font-size: .93rem; }
-th, td { padding: .4rem .6rem; border-bottom: 1px solid #e6e6e6; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.path { overflow-wrap: anywhere; min-width: 12rem; max-width: 24rem; }
-td.most { min-width: 18rem; max-width: 32rem; }
-tbody tr:hover { background: #f7f7f2; }
-th button { all: inherit; cursor: default; padding: 0; border: 0; background: none; }
-table.js-sortable th button { cursor: pointer; }
-table.js-sortable th button:hover, table.js-sortable th button:focus-visible { text-decoration: underline; }
-th[aria-sort="ascending"] button::after { content: " \\25B2"; font-size: .75em; }
-th[aria-sort="descending"] button::after { content: " \\25BC"; font-size: .75em; }
-.doc { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 1rem 1.25rem; margin: 1.25rem 0; }
-.doc-text { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.8; margin: 0;
-  font-family: Georgia, "Times New Roman", serif; font-size: 1rem; }
-.doc-text .s { border-radius: 3px; padding: .1em 0; -webkit-box-decoration-break: clone; box-decoration-break: clone; }
-.doc-text .s:hover { outline: 1px solid #333; }
-.doc-text .s:hover .ev, .doc-text .s:focus-within .ev { text-decoration: underline 2px; text-underline-offset: .2em; }
-.skip { color: #8a8a8a; }
-.empty { color: #777; font-style: italic; }
-.back { font-size: .85rem; }
-"""
+def static_text(package: str, name: str) -> str:
+    """Scripts and styles are real files (package data under static/), so editors and linters see
+    JavaScript and CSS; they are read once, at import, and inlined so pages stay self-contained."""
+    return resources.files(package).joinpath("static", name).read_text(encoding="utf-8")
+
+
+_CSS_BASE = static_text(__package__, "report.css")
 
 
 def _css() -> str:
@@ -121,63 +91,7 @@ _CSS = _css()
 
 # Sorting moves the existing <tr> elements; it never reads or writes markup.
 # `#sort=KEY` sorts ascending on load, `#sort=-KEY` descending (KEY: a th's data-key).
-_JS = """
-(function () {
-  "use strict";
-  var table = document.getElementById("overview-table");
-  if (!table || !table.tHead || !table.tBodies.length) { return; }
-  var tbody = table.tBodies[0];
-  var heads = table.tHead.rows[0].cells;
-  function cellValue(row, i, numeric) {
-    var cell = row.cells[i];
-    var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent;
-    if (numeric) { var n = parseFloat(raw); return isNaN(n) ? -Infinity : n; }
-    return raw;
-  }
-  function compare(x, y, numeric) {
-    if (numeric) { return x === y ? 0 : (x < y ? -1 : 1); }
-    return x.localeCompare(y, "nl", { numeric: true, sensitivity: "base" });
-  }
-  function sortBy(i, dir) {
-    var numeric = heads[i].getAttribute("data-type") === "num";
-    var rows = Array.prototype.slice.call(tbody.rows);
-    var sign = dir === "descending" ? -1 : 1;
-    rows.sort(function (a, b) {
-      return sign * compare(cellValue(a, i, numeric), cellValue(b, i, numeric), numeric);
-    });
-    for (var r = 0; r < rows.length; r++) { tbody.appendChild(rows[r]); }
-    for (var j = 0; j < heads.length; j++) { heads[j].setAttribute("aria-sort", "none"); }
-    heads[i].setAttribute("aria-sort", dir);
-  }
-  function onClick(i) {
-    return function () {
-      var now = heads[i].getAttribute("aria-sort");
-      var dir;
-      if (now === "ascending") { dir = "descending"; }
-      else if (now === "descending") { dir = "ascending"; }
-      else { dir = heads[i].getAttribute("data-type") === "num" ? "descending" : "ascending"; }
-      sortBy(i, dir);
-    };
-  }
-  for (var k = 0; k < heads.length; k++) {
-    var button = heads[k].querySelector("button");
-    if (button) { button.addEventListener("click", onClick(k)); }
-  }
-  function fromHash() {
-    var m = /^#sort=(-?)([a-z_]+)$/.exec(window.location.hash);
-    if (!m) { return; }
-    for (var i = 0; i < heads.length; i++) {
-      if (heads[i].getAttribute("data-key") === m[2]) {
-        sortBy(i, m[1] ? "descending" : "ascending");
-        return;
-      }
-    }
-  }
-  fromHash();
-  window.addEventListener("hashchange", fromHash);
-  table.classList.add("js-sortable");
-})();
-"""
+_JS = static_text(__package__, "report.js")
 
 def script_policy(script: str, *more: str) -> str:
     """A Content-Security-Policy under which only ``script`` (by its hash) runs and nothing

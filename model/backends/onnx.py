@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nuchter.modeldir import (WEIGHT_FILES, by_label, check_model_dir, in_length_order, label_order, prebuilt_onnx,
+from nuchter.backends.modeldir import (WEIGHT_FILES, by_label, check_model_dir, in_length_order, label_order, prebuilt_onnx,
                               rows_in_length_order)
 from nuchter.errors import ModelError
 from nuchter.inputs import HEADS_FILE, InputSpec, combine, vector_plan
@@ -40,7 +40,7 @@ PAGE_OUTPUTS = (*VECTOR_OUTPUTS, "as_page")
 
 
 def graph_outputs(inputs: InputSpec) -> tuple[str, ...]:
-    """What a graph for a model with these inputs computes (``nuchter.vector_heads.Parts``)."""
+    """What a graph for a model with these inputs computes (``nuchter.backends.vector_heads.Parts``)."""
     return PAGE_OUTPUTS if inputs.reads_page else VECTOR_OUTPUTS if inputs.reads_vectors else ("logits",)
 
 EXPORT_FORMAT = "4"
@@ -129,7 +129,7 @@ def export_onnx(
 
     import torch
 
-    from nuchter.torch_backend import load_transformers
+    from nuchter.backends.pytorch import load_transformers
 
     tokenizer, network = load_transformers(str(model_dir), local=True)
     label_order(network.config.id2label)  # refuse non-nuchter models before the slow part
@@ -150,7 +150,7 @@ def export_onnx(
     spec = InputSpec.from_config(network.config.to_dict())
     outputs = list(graph_outputs(spec))
     if spec.reads_vectors:
-        from nuchter.vector_heads import Parts, with_heads
+        from nuchter.backends.vector_heads import Parts, with_heads
 
         network = Parts(with_heads(network, model_dir, page=spec.reads_page))  # the heads run in the graph too
 
@@ -241,7 +241,7 @@ def _fuse_checked(path: Path, heads: int, vocab_size: int, names: Sequence[str])
     import onnx
     import onnxruntime as ort
 
-    from nuchter.onnx_fusion import fuse_attention
+    from nuchter.backends.onnx_fusion import fuse_attention
 
     fused, layers = fuse_attention(onnx.load(str(path)), heads)
     if not layers:
@@ -357,7 +357,7 @@ class OnnxClassifier:
         return in_length_order([len(e.ids) for e in encodings], batch_size, score, self.labels)
 
     def _predict_vectors(self, texts, contexts, batch_size: int, max_length: int) -> list[dict[str, float]]:
-        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.vector_heads``)."""
+        """Each distinct sentence encoded once; neighbours' heads added (see ``nuchter.backends.vector_heads``)."""
         plan = vector_plan(texts, contexts, page=self.inputs.reads_page)
         encodings = self._tokenize(plan.unique, max_length)
         outputs = list(graph_outputs(self.inputs))

@@ -9,7 +9,7 @@ MatMuls, so int8 quantisation treats them as before.
 
 Found by structure, not by weight names (the exporter shares equal
 initialisers, such as zero biases, between layers), and checked by running
-both graphs (``nuchter.onnx_backend.export_onnx``).
+both graphs (``nuchter.backends.onnx.export_onnx``).
 """
 
 from __future__ import annotations

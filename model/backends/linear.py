@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nuchter.errors import ModelError
-from nuchter.modeldir import by_label, label_order
+from nuchter.backends.modeldir import by_label, label_order
 
 MODEL_TYPE = "nuchter-linear"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")

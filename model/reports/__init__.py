@@ -1,0 +1,1 @@
+"""Results as tables, JSON, CSV and self-contained HTML; the page's script and styles are files in static/."""
