@@ -337,3 +337,15 @@ def test_explain_gives_the_cli_evidence(served, builtin):
     assert "evidence" not in served.post("/api/score", json={"text": PARAGRAPH}).json()["sentences"][0]
     batch = served.post("/api/score-batch", json={"texts": [PARAGRAPH, "Bestel nu!"], "explain": True}).json()
     assert all("evidence" in s for answer in batch for s in answer["sentences"])
+
+
+def test_serve_settings_reach_workers_whole():
+    """`--workers N` passes the settings through the environment as JSON; the scoring part survives it."""
+    import json
+    from dataclasses import asdict
+
+    from nuchter.config import ScoreConfig
+
+    config = ServeConfig(score=ScoreConfig(model="builtin", batch_size=7, max_length=64, threads=1, int8=False),
+                         port=0, workers=2, max_wait_ms=1.5)
+    assert ServeConfig.from_dict(json.loads(json.dumps(asdict(config)))) == config

@@ -36,9 +36,10 @@ def serve(
     from nuchter.web.service import ServeConfig, run
 
     try:
-        config = ServeConfig(model=model, host=host, port=port, workers=workers, max_bytes=max_bytes,
-                             max_wait_ms=max_wait_ms, threads=threads, backend=backend.value, int8=int8,
-                             batch_size=batch_size, max_length=max_length)
+        scoring = ScoreConfig(model=model, threads=threads, backend=backend.value, int8=int8,
+                              batch_size=batch_size, max_length=max_length)
+        config = ServeConfig(score=scoring, host=host, port=port, workers=workers, max_bytes=max_bytes,
+                             max_wait_ms=max_wait_ms)
         run(config, announce=lambda line: typer.echo(line, err=True))
     except NuchterError as error:
         raise fail(error) from None

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -46,8 +46,8 @@ SETTINGS_ENV = "NUCHTER_SERVE_SETTINGS"
 class ServeConfig:
     """Settings of `nuchter serve`; CLI options map one-to-one onto these fields."""
 
-    model: str | None = None
-    """Model directory or hub id; None means the active model."""
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    """How sentences are scored (model, backend, batch size, …): the same settings as `nuchter score`."""
     host: str = "127.0.0.1"
     """Interface to listen on; loopback unless told otherwise."""
     port: int = 8000
@@ -58,11 +58,6 @@ class ServeConfig:
     """Largest request body accepted (413 above it)."""
     max_wait_ms: float = 5.0
     """How long a batch waits for concurrent requests to join it."""
-    threads: int | None = None
-    backend: str = "auto"
-    int8: bool = True
-    batch_size: int = 32
-    max_length: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -77,10 +72,11 @@ class ServeConfig:
         if problems:
             raise NuchterError("; ".join(problems))
 
-    @property
-    def score_config(self) -> ScoreConfig:
-        return ScoreConfig(model=self.model, batch_size=self.batch_size, max_length=self.max_length,
-                           threads=self.threads, backend=self.backend, int8=self.int8)
+    @classmethod
+    def from_dict(cls, values: dict) -> "ServeConfig":
+        """The inverse of ``dataclasses.asdict``: how `--workers N` hands settings to each worker."""
+        values = dict(values)
+        return cls(score=ScoreConfig(**values.pop("score", {})), **values)
 
 
 # --- request and response shapes (the response models only document; answers are built by report) ---
@@ -319,7 +315,7 @@ def model_info(classifier, path: Path | None) -> dict:
 def create_app(classifier, *, config: ServeConfig | None = None, model_path: Path | None = None) -> FastAPI:
     """The service over an already loaded classifier (tests pass a tiny one)."""
     config = config or ServeConfig()
-    scorer = Scorer(classifier, config.score_config, config.max_wait_ms)
+    scorer = Scorer(classifier, config.score, config.max_wait_ms)
     info = model_info(classifier, model_path)
     page = render_page(classifier.name, config.max_bytes)
 
@@ -445,15 +441,16 @@ def load(config: ServeConfig):
 
     from nuchter.classify import load_classifier, looks_local, resolve_model
 
-    name = resolve_model(config.model)
-    classifier = load_classifier(name, threads=config.threads, backend=config.backend, int8=config.int8,
+    scoring = config.score
+    name = resolve_model(scoring.model)
+    classifier = load_classifier(name, threads=scoring.threads, backend=scoring.backend, int8=scoring.int8,
                                  warn=lambda message: print(f"warning: {message}", file=sys.stderr))
     return classifier, (Path(name).expanduser() if looks_local(name) else None)
 
 
 def app_from_environment() -> FastAPI:
     """Factory for worker processes (`--workers N`): settings come from the environment."""
-    config = ServeConfig(**json.loads(os.environ[SETTINGS_ENV]))
+    config = ServeConfig.from_dict(json.loads(os.environ[SETTINGS_ENV]))
     classifier, path = load(config)
     return create_app(classifier, config=config, model_path=path)
 
