@@ -1,7 +1,8 @@
-"""`nuchter scan`: score a folder and stream reports as documents finish."""
+"""`nuchter scan`: score a folder or a crawl, here or on a Ray cluster, and stream reports as documents finish."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -15,11 +16,13 @@ from nuchter import scanfiles
 from nuchter.cli.app import app, Backend, BackendOption, BatchSizeOption, fail, Int8Option, MaxLengthOption, ModelOption, ThreadsOption
 from nuchter.config import ScoreConfig
 from nuchter.errors import NuchterError
+from nuchter.results import DocumentResult, SkippedFile
 
 
 class ScanFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"
 
 
 def _write_html(path: Path, documents, skipped) -> None:
@@ -31,11 +34,13 @@ def _write_html(path: Path, documents, skipped) -> None:
     os.replace(temporary, path)
 
 
-def _in_order(documents: list[Path], earlier: dict, scored):
+def _in_order(documents: list, earlier: dict, scored):
     """(result, newly scored?) for every document in scan order: an earlier run's, else the next scored one."""
-    for path in documents:
-        if str(path) in earlier:
-            yield earlier[str(path)], False
+    from nuchter.scan import document_id
+
+    for document in documents:
+        if document_id(document) in earlier:
+            yield earlier[document_id(document)], False
         else:
             yield next(scored), True
 
@@ -46,13 +51,16 @@ def _in_order(documents: list[Path], earlier: dict, scored):
         "  nuchter scan paginas/ --html rapport.html\n"
         "  nuchter scan paginas/ --out zinnen.jsonl --summary documenten.csv --html rapport.html\n"
         "  nuchter scan export/ --include '*.html' --exclude 'archief/*' --out zinnen.csv --format csv\n"
-        "  nuchter scan paginas/ --out zinnen.jsonl --resume"
+        "  nuchter scan paginas/ --out zinnen.jsonl --resume\n"
+        "  nuchter scan crawl.warc.gz posts.jsonl --out uit/ --format parquet\n"
+        "  nuchter scan crawl.warc.gz --ray --out uit/ --format parquet\n"
+        "  nuchter scan s3://bucket/crawl/ --ray --ray-address auto --out uit/ --format parquet --resume"
     )
 )
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Folders (searched recursively) or files to score.")],
-    out: Annotated[Optional[Path], typer.Option(help="Write every sentence here, with its document's path.")] = None,
-    fmt: Annotated[ScanFormat, typer.Option("--format", help="Format of --out.")] = ScanFormat.jsonl,
+    paths: Annotated[list[str], typer.Argument(help="Folders (searched recursively), files, or crawl files (.jsonl, .parquet, .warc, .wet, gzipped or not; also as s3:// or gs:// URIs) to score.")],
+    out: Annotated[Optional[Path], typer.Option(help="Write every sentence here, with its document's path or url (a folder for --format parquet).")] = None,
+    fmt: Annotated[ScanFormat, typer.Option("--format", help="Format of --out; parquet writes a dataset: OUT/sentences/ and OUT/documents/ (the summary).")] = ScanFormat.jsonl,
     summary: Annotated[Optional[Path], typer.Option(help="Write one CSV row per document (and per skipped file).")] = None,
     html: Annotated[Optional[Path], typer.Option(help="Write one self-contained HTML report.")] = None,
     include: Annotated[Optional[list[str]], typer.Option(help="Only files whose path or name matches this glob (repeatable).")] = None,
@@ -60,40 +68,137 @@ def scan(
     model: ModelOption = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted scan: skip documents already in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing report files.")] = False,
-    max_size: Annotated[float, typer.Option(help="Skip files larger than this many MB.")] = 5.0,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: one per core for linear models, else 1].")] = None,
+    max_size: Annotated[float, typer.Option(help="Skip files (and crawl records) larger than this many MB.")] = 5.0,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes, or with --ray scoring actors [default: one per core for linear models, else 1; with --ray the cluster's CPUs / --threads].")] = None,
     threads: ThreadsOption = None,
     batch_size: BatchSizeOption = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
+    ray: Annotated[bool, typer.Option("--ray", help="Scan on a Ray cluster (needs nuchter[ray] and --format parquet): a local Ray runtime, or the cluster of --ray-address.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (implies --ray) [default: start one on this machine].")] = None,
+    id_field: Annotated[str, typer.Option(help="Field of JSONL/Parquet crawl records holding the page's id.")] = "url",
+    text_field: Annotated[str, typer.Option(help="Field of crawl records holding the page's text.")] = "text",
+    html_field: Annotated[str, typer.Option(help="Field of crawl records holding the page's HTML (used when there is no text).")] = "html",
+    part_size: Annotated[int, typer.Option(min=1, help="Documents per Parquet part file; a stopped scan keeps every whole part.")] = 500,
 ) -> None:
-    """Score every document in a folder (.txt, .md, .html) and write reports."""
-    from nuchter.reports import tables as report
+    """Score every document in a folder (.txt, .md, .html) or a crawl (JSONL, Parquet, WARC/WET) and write reports."""
     from nuchter.classify import load_classifier, resolve_model
-    from nuchter.results import SkippedFile
-    from nuchter.scan import ScanConfig, plan
-    from nuchter.scan import scan as run_scan
+    from nuchter.crawl import Fields
+    from nuchter.scan import ScanConfig
 
+    ray = ray or ray_address is not None
     if resume and out is None:
         raise fail("--resume needs --out: the sentence file tells which documents are done", 2)
+    if ray and fmt is not ScanFormat.parquet:
+        raise fail("--ray writes a Parquet dataset: add --out DIR --format parquet", 2)
+    if fmt is ScanFormat.parquet and (out is None or summary is not None or html is not None):
+        raise fail("--format parquet needs --out DIR and writes the summary into it (OUT/documents/); "
+                   "--summary and --html are for JSONL and CSV scans", 2)
     try:
         name = resolve_model(model)
+        scoring = ScoreConfig(model=name, batch_size=batch_size, max_length=max_length, threads=threads,
+                              backend=backend.value, int8=int8)
+        fields = Fields(id=id_field, text=text_field, html=html_field)
+        if ray:
+            config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
+                                max_bytes=int(max_size * 1024 * 1024), fields=fields)
+            return _scan_ray(paths, name, config, out, resume, force, ray_address, workers, part_size)
         classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8,
                                      warn=lambda m: typer.echo(f"warning: {m}", err=True))
         from nuchter.backends.linear import LinearClassifier
 
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1
-        scoring = ScoreConfig(model=name, batch_size=batch_size, max_length=max_length, threads=threads,
-                              backend=backend.value, int8=int8)
         config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
-                            max_bytes=int(max_size * 1024 * 1024), workers=workers)
-        done = scanfiles.done_documents(out, fmt.value, config.max_bytes) if resume and out is not None and out.exists() else set()
+                            max_bytes=int(max_size * 1024 * 1024), workers=workers, fields=fields)
+        if fmt is ScanFormat.parquet:
+            return _scan_parquet(paths, classifier, config, out, resume, force, part_size)
+    except NuchterError as error:
+        raise fail(error) from None
+    _scan_files(paths, classifier, config, out, fmt, summary, html, resume, force)
+
+
+def _check_fresh(paths, resume: bool, force: bool) -> None:
+    for path in paths:  # all checked before any file is opened
+        if path is not None and path.exists() and not (resume or force):
+            raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
+
+
+def _parquet_out(out: Path, resume: bool, force: bool) -> set[str]:
+    """Ids already in the dataset when resuming; with --force an earlier dataset is cleared first."""
+    import shutil
+
+    _check_fresh([out], resume, force)
+    if out.exists() and not out.is_dir():
+        raise NuchterError(f"{out} is a file; --format parquet writes a folder")
+    if force and not resume:
+        for folder in (scanfiles.SENTENCES, scanfiles.DOCUMENTS):
+            shutil.rmtree(out / folder, ignore_errors=True)
+    return scanfiles.parquet_done(out) if resume and out.exists() else set()
+
+
+def _write_parts(results, out: Path, model: str, part_size: int, done: set[str], total: int | None) -> None:
+    """Results (in any order) into the Parquet dataset, a part at a time, with progress and a last line."""
+    if done:
+        typer.echo(f"resuming: {len(done)} documents already done", err=True)
+    parts = scanfiles.ParquetParts(out, model, part_size)
+    progress = _Progress(total or 0, enabled=sys.stderr.isatty() and total is not None)
+    scored = sentences = skipped = 0
+    try:
+        for item in results:
+            parts.add(item)
+            if isinstance(item, DocumentResult):
+                scored += 1
+                sentences += len(item.result.sentences)
+                progress.advance(len(item.result.sentences))
+            else:
+                skipped += 1
+                progress.warn(f"warning: {item.path}: {item.reason}")
+                progress.advance(0)
+        parts.flush()
+    except KeyboardInterrupt:
+        progress.close()
+        typer.echo("interrupted; the whole parts written are kept: continue with --resume", err=True)
+        raise typer.Exit(130) from None
+    progress.close()
+    typer.echo(f"scored {sentences} sentences in {scored} documents"
+               f"{f' ({skipped} skipped)' if skipped else ''} in {progress.elapsed():.1f} s; dataset in {out}", err=True)
+
+
+def _scan_parquet(paths, classifier, config, out: Path, resume: bool, force: bool, part_size: int) -> None:
+    from nuchter.scan import plan, scan as run_scan
+
+    done = _parquet_out(out, resume, force)
+    documents, skipped = plan(paths, config, frozenset(done))
+    skipped = [s for s in skipped if s.path not in done]
+    results = itertools.chain(skipped, run_scan(documents, classifier, config))
+    _write_parts(results, out, classifier.name, part_size, done, len(documents) + len(skipped))
+
+
+def _scan_ray(paths, model: str, config, out: Path, resume: bool, force: bool, address: str | None,
+              actors: int | None, part_size: int) -> None:
+    from nuchter.engines import ray as engine
+
+    done = _parquet_out(out, resume, force)
+    engine.connect(address)
+    typer.echo(f"Ray: {engine.cluster_cpus()} CPUs in the cluster", err=True)
+    results = engine.scan(paths, model, config, done=frozenset(done), actors=actors, progress=sys.stderr.isatty())
+    _write_parts(results, out, model, part_size, done, None)
+
+
+def _scan_files(paths, classifier, config, out, fmt, summary, html, resume: bool, force: bool) -> None:
+    """JSONL or CSV sentences, a CSV summary and an HTML report, streamed in document order."""
+    from nuchter.reports import tables as report
+    from nuchter.scan import document_id, plan, prepare_document, sentence_count
+    from nuchter.scan import scan as run_scan
+
+    try:
         documents, skipped = plan(paths, config)
-        for path in (out, summary, html):  # all checked before any file is opened
-            if path is not None and path.exists() and not (resume or force):
-                raise NuchterError(f"{path} already exists; pass --resume to continue that scan or --force to overwrite it")
+        by_id = {document_id(d): d for d in documents}
+        done = (scanfiles.done_documents(out, fmt.value, lambda ident: sentence_count(by_id.get(ident), config))
+                if resume and out is not None and out.exists() else set())
+        _check_fresh((out, summary, html), resume, force)
         sentence_header = None if fmt is ScanFormat.jsonl else ["path", *report.CSV_FIELDS]
         sentences_out = scanfiles.open_output(out, resume, sentence_header) if out else None
         # the summary is written again whole: a resumed scan's equals an uninterrupted one's, row for row
@@ -101,14 +206,18 @@ def scan(
     except NuchterError as error:
         raise fail(error) from None
 
+    def text_of(ident: str) -> str:
+        prepared = prepare_document(by_id[ident], config) if ident in by_id else None
+        return prepared[1] if isinstance(prepared, tuple) else ""
+
     for item in skipped:
         typer.echo(f"warning: {item.path}: {item.reason}", err=True)
         if summary_out:
             summary_out[1].writerow(report.summary_csv_row(item))
-    earlier = scanfiles.rebuild_documents(out, fmt.value, done, with_text=html is not None) if done else {}
+    earlier = scanfiles.rebuild_documents(out, fmt.value, done, text_of if html is not None else None) if done else {}
     if done:
         typer.echo(f"resuming: {len(done)} documents already done", err=True)
-    todo = [d for d in documents if str(d) not in earlier]
+    todo = [d for d in documents if document_id(d) not in earlier]
     kept_documents = []
     kept_skipped: list[SkippedFile] = list(skipped)
     progress = _Progress(len(todo), enabled=sys.stderr.isatty())
