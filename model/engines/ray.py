@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from nuchter.pipeline import PreparedPage
 from nuchter.results import DocumentResult, ScoreResult, SentenceScore, Skipped, SkippedFile
 from nuchter.scan import CrawlFile, ScanConfig, discover, document_id, prepare_document, score_prepared
 from nuchter.segment import SENTENCE, Segment
+
+BLOCK_BYTES = 64 * 1024
+"""Ray Data closes a block once it is this large: about one job of short documents."""
 
 LOCAL = "local"
 """`--ray` without an address: start a Ray runtime on this machine for this scan."""
@@ -98,14 +102,27 @@ def _prepared_row(prepared) -> dict:
 
 
 class _Reader:
-    """Stage one: a source row → its documents, read and segmented (crawl records not yet done)."""
+    """Stage one: each source → its documents, read and segmented (crawl records not done yet), yielded
+    a group at a time so a large crawl file streams to the scorers instead of filling memory."""
 
     def __init__(self, config: ScanConfig, done: frozenset[str]):
         self.config, self.done = config, done
 
-    def __call__(self, row: dict) -> list[dict]:
+    def __call__(self, batch) -> Iterator:
+        import pyarrow as pa
+
+        for row in batch.to_pylist():
+            rows = []
+            for prepared in self._documents(row):
+                rows.append(_prepared_row(prepared))
+                if len(rows) >= self.config.documents_per_job:
+                    yield pa.Table.from_pylist(rows)
+                    rows = []
+            if rows:
+                yield pa.Table.from_pylist(rows)
+
+    def _documents(self, row: dict):
         items = records(row["crawl"], self.config.fields, self.config.max_bytes) if row["crawl"] else [Path(row["file"])]
-        out = []
         for item in items:
             if isinstance(item, SkippedFile):
                 prepared = item
@@ -117,8 +134,12 @@ class _Reader:
                 except Exception as exc:  # an extractor crash on one hostile page must not stop the scan
                     prepared = SkippedFile(document_id(item), f"cannot be read or extracted: {type(exc).__name__}: {exc}")
             if not (isinstance(prepared, SkippedFile) and prepared.path in self.done):
-                out.append(_prepared_row(prepared))
-        return out
+                yield prepared
+
+
+def _read(batch, config: ScanConfig, done: frozenset[str]):
+    """A function, not the class itself: Ray Data runs a class as an actor pool."""
+    yield from _Reader(config, done)(batch)
 
 
 def _from_row(row: dict):
@@ -185,15 +206,22 @@ def scan(paths: Iterable[Path | str], model: str, config: ScanConfig, *, done: f
     context.print_on_execution_start = progress
     threads = config.score.threads or 1
     pool = actors or max(1, cluster_cpus() // threads)
+    context.target_max_block_size = BLOCK_BYTES  # before the dataset is made: it keeps the context it was made in
     sources = ray.data.from_items(rows, override_num_blocks=len(rows))
     # Reading asks for no CPU of its own: with every CPU held by a scoring actor, a reader that needs
-    # one would never start and the scan would wait forever. Ray Data restarts a dead actor and
-    # retries its batch by default (max_restarts=-1, max_task_retries=-1).
-    prepared = sources.flat_map(_Reader(config, done), num_cpus=0)
+    # one (or a repartition, which does) would never start and the scan would wait forever. The
+    # reader yields a job's documents at a time, and small blocks make each yield a block of its
+    # own, so one large crawl file feeds every actor. Ray Data restarts a dead actor and retries
+    # its batch by default (max_restarts=-1, max_task_retries=-1).
+    # Ray counts the sources (one crawl file: one input) and warns that actors will sit idle; the
+    # reader's blocks are what the actors get, so the warning is wrong here.
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
+    prepared = sources.map_batches(_read, fn_kwargs={"config": config, "done": done}, batch_size=1,
+                                   batch_format="pyarrow", num_cpus=0)
     scored = prepared.map_batches(
         Scorer, fn_constructor_kwargs={"model": model, "config": config, "threads": threads},
         batch_size=config.documents_per_job, batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads,
+        compute=ray.data.ActorPoolStrategy(size=pool, max_tasks_in_flight_per_actor=1), num_cpus=threads,
     )
     try:
         for batch in scored.iter_batches(batch_size=config.documents_per_job, batch_format="pyarrow"):
