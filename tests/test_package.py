@@ -155,3 +155,14 @@ def test_wheel_installs_one_top_level_package(tmp_path):
     assert "nuchter/builtin/onnx/model.int8.onnx" in names
     assert "nuchter/training/reference/corpus_test.jsonl" in names
     assert "nuchter/training/metrics/nuchter_metrics/nuchter_metrics.py" in names
+
+
+def test_the_web_service_and_the_engines_score_through_the_pipeline_not_a_backend():
+    """The layout's rule: front ends (the service, the distributed scan) call the one scoring path;
+    only classify (which picks a backend) and the backends themselves reach into backends/."""
+    graph = import_graph()
+    front_ends = [name for name in graph if name.startswith(("nuchter.web.", "nuchter.engines."))]
+    assert "nuchter.web.service" in front_ends and "nuchter.engines.ray" in front_ends
+    for name in front_ends:
+        assert not {t for t in graph[name] if t.startswith("nuchter.backends.")}, name
+    assert "nuchter.scan" in graph["nuchter.engines.ray"] and "nuchter.pipeline" in graph["nuchter.scan"]
