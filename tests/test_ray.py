@@ -90,3 +90,16 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path, tiny_linear, ray_env
                                  "--out", str(tmp_path / "o"), "--format", "parquet", "--model", str(tiny_linear)])
     assert result.exit_code == 1
     assert "cannot reach a Ray cluster at 127.0.0.1:" in result.output
+
+
+def test_ray_address_from_the_environment_only_with_ray(tmp_path, tiny_linear, ray_env, monkeypatch):
+    """RAY_ADDRESS (Ray's own convention) picks the cluster for --ray; it never turns a local scan into a Ray one."""
+    from tests.ray_cluster import free_port
+
+    (tmp_path / "a.txt").write_text("Een zin.", encoding="utf-8")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
+    local = runner.invoke(app, ["scan", str(tmp_path / "a.txt"), "--out", str(tmp_path / "o.jsonl"), "--model", str(tiny_linear)])
+    assert local.exit_code == 0, local.output
+    distributed = runner.invoke(app, ["scan", str(tmp_path / "a.txt"), "--ray", "--out", str(tmp_path / "o"),
+                                      "--format", "parquet", "--model", str(tiny_linear)])
+    assert distributed.exit_code == 1 and "cannot reach a Ray cluster at 127.0.0.1:" in distributed.output

@@ -76,7 +76,7 @@ def scan(
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
     ray: Annotated[bool, typer.Option("--ray", help="Scan on a Ray cluster (needs nuchter[ray] and --format parquet): a local Ray runtime, or the cluster of --ray-address.")] = False,
-    ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (implies --ray) [default: start one on this machine].")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001 (implies --ray) [default with --ray: $RAY_ADDRESS when set, else a Ray runtime started on this machine].")] = None,
     id_field: Annotated[str, typer.Option(help="Field of JSONL/Parquet crawl records holding the page's id.")] = "url",
     text_field: Annotated[str, typer.Option(help="Field of crawl records holding the page's text.")] = "text",
     html_field: Annotated[str, typer.Option(help="Field of crawl records holding the page's HTML (used when there is no text).")] = "html",
@@ -88,6 +88,7 @@ def scan(
     from nuchter.scan import ScanConfig
 
     ray = ray or ray_address is not None
+    ray_address = ray_address or (os.environ.get("RAY_ADDRESS") or None if ray else None)
     if resume and out is None:
         raise fail("--resume needs --out: the sentence file tells which documents are done", 2)
     if ray and fmt is not ScanFormat.parquet:
