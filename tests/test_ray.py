@@ -103,3 +103,41 @@ def test_ray_address_from_the_environment_only_with_ray(tmp_path, tiny_linear, r
     distributed = runner.invoke(app, ["scan", str(tmp_path / "a.txt"), "--ray", "--out", str(tmp_path / "o"),
                                       "--format", "parquet", "--model", str(tiny_linear)])
     assert distributed.exit_code == 1 and "cannot reach a Ray cluster at 127.0.0.1:" in distributed.output
+
+
+def test_a_scoring_actor_killed_mid_scan_is_restarted_and_nothing_is_lost(tmp_path, tiny_linear, ray_env):
+    """SIGKILL a scoring actor as soon as it has started: Ray restarts it and retries its work, and the
+    dataset is still every document once, as a local scan writes it."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    crawl = tmp_path / "posts.jsonl"
+    with open(crawl, "w", encoding="utf-8") as handle:
+        for i in range(3000):
+            handle.write(json.dumps({"url": f"https://forum.test/{i}", "text": f"Bericht {i}. Kurkuma geneest alles. "
+                                     "Het bewijs is beperkt. Bestel nu!"}) + "\n")
+    expected = local_scan([str(crawl)], tiny_linear, tmp_path / "local")
+    scan = subprocess.Popen([sys.executable, "-m", "nuchter", "scan", str(crawl), "--ray", "--workers", "1", "--out",
+                             str(tmp_path / "ray"), "--format", "parquet", "--model", str(tiny_linear)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and scan.poll() is None and time.monotonic() < deadline:
+        for process in psutil.process_iter(["cmdline"]):
+            try:
+                if "MapBatches(Scorer)" in " ".join(process.info["cmdline"] or []):
+                    process.send_signal(signal.SIGKILL)
+                    killed = process.pid
+                    break
+            except psutil.Error:
+                continue
+        time.sleep(0.01)
+    output, _ = scan.communicate(timeout=300)
+    assert killed is not None, "no scoring actor was seen while the scan ran"
+    assert scan.returncode == 0, output
+    assert read_dataset(tmp_path / "ray") == expected
