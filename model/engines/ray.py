@@ -101,45 +101,38 @@ def _prepared_row(prepared) -> dict:
             "ends": [s[1] for s in spans], "kinds": [s[2] for s in spans]}
 
 
-class _Reader:
-    """Stage one: each source → its documents, read and segmented (crawl records not done yet), yielded
-    a group at a time so a large crawl file streams to the scorers instead of filling memory."""
+def _documents(row: dict, config: ScanConfig, done: frozenset[str]) -> Iterator:
+    """A source's documents (a document file, or a crawl file's records not done yet), prepared."""
+    items = records(row["crawl"], config.fields, config.max_bytes) if row["crawl"] else [Path(row["file"])]
+    for item in items:
+        if isinstance(item, SkippedFile):
+            prepared = item
+        elif document_id(item) in done:
+            continue
+        else:
+            try:
+                prepared = prepare_document(item, config)
+            except Exception as exc:  # an extractor crash on one hostile page must not stop the scan
+                prepared = SkippedFile(document_id(item), f"cannot be read or extracted: {type(exc).__name__}: {exc}")
+        if not (isinstance(prepared, SkippedFile) and prepared.path in done):
+            yield prepared
 
-    def __init__(self, config: ScanConfig, done: frozenset[str]):
-        self.config, self.done = config, done
 
-    def __call__(self, batch) -> Iterator:
-        import pyarrow as pa
+def _read(batch, config: ScanConfig, done: frozenset[str]) -> Iterator:
+    """Stage one (a function: Ray Data runs a class as an actor pool): each source's documents, read
+    and segmented, yielded a group at a time so a large crawl file streams to the scorers instead
+    of filling memory."""
+    import pyarrow as pa
 
-        for row in batch.to_pylist():
-            rows = []
-            for prepared in self._documents(row):
-                rows.append(_prepared_row(prepared))
-                if len(rows) >= self.config.documents_per_job:
-                    yield pa.Table.from_pylist(rows)
-                    rows = []
-            if rows:
+    for row in batch.to_pylist():
+        rows = []
+        for prepared in _documents(row, config, done):
+            rows.append(_prepared_row(prepared))
+            if len(rows) >= config.documents_per_job:
                 yield pa.Table.from_pylist(rows)
-
-    def _documents(self, row: dict):
-        items = records(row["crawl"], self.config.fields, self.config.max_bytes) if row["crawl"] else [Path(row["file"])]
-        for item in items:
-            if isinstance(item, SkippedFile):
-                prepared = item
-            elif document_id(item) in self.done:
-                continue
-            else:
-                try:
-                    prepared = prepare_document(item, self.config)
-                except Exception as exc:  # an extractor crash on one hostile page must not stop the scan
-                    prepared = SkippedFile(document_id(item), f"cannot be read or extracted: {type(exc).__name__}: {exc}")
-            if not (isinstance(prepared, SkippedFile) and prepared.path in self.done):
-                yield prepared
-
-
-def _read(batch, config: ScanConfig, done: frozenset[str]):
-    """A function, not the class itself: Ray Data runs a class as an actor pool."""
-    yield from _Reader(config, done)(batch)
+                rows = []
+        if rows:
+            yield pa.Table.from_pylist(rows)
 
 
 def _from_row(row: dict):
