@@ -171,31 +171,36 @@ def _warc(name: str, stream) -> Iterator[Record | SkippedFile]:
         if entry.rec_type == "conversion":
             yield Record(url, text=entry.content_stream().read().decode("utf-8", errors="replace"))
         elif entry.rec_type in ("response", "resource"):
-            kind = (entry.http_headers.get_header("Content-Type") if entry.http_headers else None) \
-                or entry.rec_headers.get_header("Content-Type") or ""
-            kind = kind.split(";")[0].strip().lower()
             if entry.http_headers and not entry.http_headers.get_statuscode().startswith("2"):
                 continue
-            body = entry.content_stream().read()
-            charset = _charset(entry)
-            if kind in HTML_TYPES:
-                yield Record(url, html=body.decode(charset, errors="replace"))
-            elif kind == "text/plain":
-                yield Record(url, text=body.decode(charset, errors="replace"))
+            header = (entry.http_headers.get_header("Content-Type") if entry.http_headers else None) \
+                or entry.rec_headers.get_header("Content-Type") or ""
+            kind = header.split(";")[0].strip().lower()
+            if kind not in (*HTML_TYPES, "text/plain"):
+                continue
+            try:
+                body = _body_text(entry.content_stream().read(), header, url)
+            except InputError as error:
+                yield SkippedFile(url, str(error).removeprefix(f"{url} ").removeprefix(f"{url}: "))
+                continue
+            yield Record(url, html=body) if kind in HTML_TYPES else Record(url, text=body)
 
 
-def _charset(entry) -> str:
+def _body_text(body: bytes, content_type: str, url: str) -> str:
+    """A response's text in the charset its header declares, else as a scanned file is decoded
+    (UTF-8, then Windows-1252)."""
     import codecs
 
-    header = (entry.http_headers.get_header("Content-Type") if entry.http_headers else "") or ""
-    for part in header.split(";")[1:]:
+    from nuchter.extract import decode
+
+    for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
             try:
-                return codecs.lookup(value.strip('"').strip()).name
+                return body.decode(codecs.lookup(value.strip('"').strip()).name, errors="replace")
             except LookupError:
                 break
-    return "utf-8"
+    return decode(body, url)
 
 
 def record_text(record: Record) -> str:

@@ -145,11 +145,16 @@ def _walk(root: Path, config: ScanConfig, expand_crawls: bool) -> Iterator[Docum
             yield from _one_file(path, config, expand_crawls, named=False)
 
 
+def document_text(item: Document, config: ScanConfig) -> str:
+    """A document's text as it is scored: a file read (HTML reduced to its main text), or a record's."""
+    return record_text(item) if isinstance(item, Record) else read_document(item, max_bytes=config.max_bytes)
+
+
 def prepare_document(item: Document, config: ScanConfig) -> tuple[str, str, PreparedPage] | SkippedFile:
     """A document read and segmented: (id, text, page), or why it cannot be scored."""
     ident = document_id(item)
     try:
-        text = record_text(item) if isinstance(item, Record) else read_document(item, max_bytes=config.max_bytes)
+        text = document_text(item, config)
     except InputError as error:
         return SkippedFile(ident, str(error).replace(f"{ident}: ", "").replace(f"{ident} ", ""))
     if not text.strip():

@@ -205,8 +205,7 @@ class ParquetParts:
         import pyarrow.parquet as pq
 
         name = PART.format(self.number)
-        for folder, rows, schema in ((SENTENCES, self.sentence_rows, _schemas()[0]),
-                                     (DOCUMENTS, self.document_rows, _schemas()[1])):
+        for folder, rows, schema in zip((SENTENCES, DOCUMENTS), (self.sentence_rows, self.document_rows), _schemas()):
             table = pa.Table.from_pylist(rows, schema=schema)
             temporary = self.out / folder / f".{name}.tmp"
             pq.write_table(table, temporary)

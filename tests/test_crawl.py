@@ -115,6 +115,25 @@ def test_warc_gives_html_responses_only_and_wet_gives_text(tmp_path):
     assert list(records(wet)) == [Record("https://c.test/1", text="Platte tekst van een pagina.")]
 
 
+def test_warc_bodies_decode_by_their_declared_charset_else_as_scanned_files_do(tmp_path):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    body = "<p>Kurkuma beïnvloedt je darmflora.</p>"
+    path = tmp_path / "charsets.warc"
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=False)
+        for i, (header, data) in enumerate([("text/html; charset=iso-8859-1", body.encode("latin-1")),
+                                             ("text/html", body.encode("cp1252")),  # undeclared: UTF-8 fails, Windows-1252
+                                             ("text/plain", b"\x00\x01\x02\x03binair\x00\x00\x05\x06")]):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", header)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"https://d.test/{i}", "response",
+                                                          payload=io.BytesIO(data), http_headers=headers))
+    found = list(records(path))
+    assert found[0] == Record("https://d.test/0", html=body) and found[1] == Record("https://d.test/1", html=body)
+    assert isinstance(found[2], SkippedFile) and "binary" in found[2].reason
+
+
 def test_a_truncated_crawl_file_keeps_what_it_read_and_says_why(tmp_path):
     path = tmp_path / "cut.jsonl.gz"
     whole = gzip.compress(("\n".join(json.dumps({"url": f"u{i}", "text": f"Zin {i}."}) for i in range(200)) + "\n").encode())

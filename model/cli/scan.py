@@ -6,6 +6,7 @@ import itertools
 import os
 import sys
 import time
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -100,10 +101,10 @@ def scan(
         name = resolve_model(model)
         scoring = ScoreConfig(model=name, batch_size=batch_size, max_length=max_length, threads=threads,
                               backend=backend.value, int8=int8)
-        fields = Fields(id=id_field, text=text_field, html=html_field)
-        if ray:
-            config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
-                                max_bytes=int(max_size * 1024 * 1024), fields=fields)
+        config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
+                            max_bytes=int(max_size * 1024 * 1024),
+                            fields=Fields(id=id_field, text=text_field, html=html_field))
+        if ray:  # --workers: the actors in the pool, not processes here
             return _scan_ray(paths, name, config, out, resume, force, ray_address, workers, part_size)
         classifier = load_classifier(name, threads=threads, backend=backend.value, int8=int8,
                                      warn=lambda m: typer.echo(f"warning: {m}", err=True))
@@ -111,8 +112,7 @@ def scan(
 
         if workers is None:
             workers = (os.cpu_count() or 1) if isinstance(classifier, LinearClassifier) else 1
-        config = ScanConfig(score=scoring, include=tuple(include or ()), exclude=tuple(exclude or ()),
-                            max_bytes=int(max_size * 1024 * 1024), workers=workers, fields=fields)
+        config = replace(config, workers=workers)
         if fmt is ScanFormat.parquet:
             return _scan_parquet(paths, classifier, config, out, resume, force, part_size)
     except NuchterError as error:
@@ -191,7 +191,7 @@ def _scan_ray(paths, model: str, config, out: Path, resume: bool, force: bool, a
 def _scan_files(paths, classifier, config, out, fmt, summary, html, resume: bool, force: bool) -> None:
     """JSONL or CSV sentences, a CSV summary and an HTML report, streamed in document order."""
     from nuchter.reports import tables as report
-    from nuchter.scan import document_id, plan, prepare_document, sentence_count
+    from nuchter.scan import document_id, document_text, plan, sentence_count
     from nuchter.scan import scan as run_scan
 
     try:
@@ -208,8 +208,10 @@ def _scan_files(paths, classifier, config, out, fmt, summary, html, resume: bool
         raise fail(error) from None
 
     def text_of(ident: str) -> str:
-        prepared = prepare_document(by_id[ident], config) if ident in by_id else None
-        return prepared[1] if isinstance(prepared, tuple) else ""
+        try:
+            return document_text(by_id[ident], config) if ident in by_id else ""
+        except NuchterError:
+            return ""
 
     for item in skipped:
         typer.echo(f"warning: {item.path}: {item.reason}", err=True)
