@@ -11,7 +11,7 @@ from nuchter.config import ScoreConfig
 from nuchter.errors import InputError
 from nuchter.explain import explain
 from nuchter.inputs import page_contexts, wants_context
-from nuchter.results import Evidence, ScoreResult, SentenceScore, Skipped
+from nuchter.results import Evidence, ScoreResult, SentenceScore, Skipped, Source
 from nuchter.segment import SENTENCE, Segment, segment, segment_lines
 
 
@@ -56,6 +56,8 @@ class PreparedPage:
     sentences: list[Segment]
     skipped: tuple[Skipped, ...] = ()
     lines: bool = False
+    source: Source | None = None
+    """A fetched page's URL and title, carried into its result."""
 
 
 def score_pages(
@@ -91,7 +93,7 @@ def score_pages(
     for page in pages:
         n = len(page.sentences)
         results.append(assemble(classifier.name, page.sentences, page.skipped, probabilities[at : at + n],
-                                evidence[at : at + n] if evidence is not None else None))
+                                evidence[at : at + n] if evidence is not None else None, page.source))
         at += n
     return results
 
@@ -102,6 +104,7 @@ def assemble(
     skipped: tuple[Skipped, ...],
     probabilities: list[dict[str, float]],
     evidence: list[tuple[Evidence, ...]] | None = None,
+    source: Source | None = None,
 ) -> ScoreResult:
     """Sentences and their probabilities → the result every output format is made from."""
     scored = []
@@ -119,7 +122,7 @@ def assemble(
                 evidence=evidence[index] if evidence is not None else None,
             )
         )
-    return ScoreResult(model=model_name, sentences=tuple(scored), skipped=skipped)
+    return ScoreResult(model=model_name, sentences=tuple(scored), skipped=skipped, source=source)
 
 
 def score_text(
@@ -127,6 +130,7 @@ def score_text(
     model: str | Classifier | None = None,
     *,
     config: ScoreConfig | None = None,
+    source: Source | None = None,
 ) -> ScoreResult:
     """Label every sentence of a Dutch text.
 
@@ -140,6 +144,6 @@ def score_text(
     config = config or ScoreConfig()
     sentences, skipped = prepare(text, config.lines)
     classifier = get_classifier(model, config)
-    page = PreparedPage(sentences, skipped, lines=config.lines)
+    page = PreparedPage(sentences, skipped, lines=config.lines, source=source)
     return score_pages([page], classifier, batch_size=config.batch_size, max_length=config.max_length,
                        explain_evidence=config.explain)[0]

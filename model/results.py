@@ -79,10 +79,19 @@ def summarise(sentences: Iterable[SentenceScore]) -> dict:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a page came from when it was fetched: the URL asked for and the page's title."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class ScoreResult:
     model: str
     sentences: tuple[SentenceScore, ...]
     skipped: tuple[Skipped, ...] = ()
+    source: Source | None = None
 
     @property
     def summary(self) -> dict:
@@ -90,6 +99,7 @@ class ScoreResult:
 
     def to_dict(self) -> dict:
         return {
+            **({"url": self.source.url, "title": self.source.title} if self.source else {}),
             "model": self.model,
             "sentences": [s.to_dict() for s in self.sentences],
             "skipped": [s.to_dict() for s in self.skipped],
@@ -112,6 +122,7 @@ class DocumentResult:
         top = max(flagged, key=lambda s: s.confidence, default=None)
         return {
             "path": self.path,
+            "title": self.result.source.title if self.result.source else "",
             "sentences": summary["sentences"],
             **{label: summary["counts"][label] for label in LABELS},
             "flagged_share": summary["flagged_share"],

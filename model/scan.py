@@ -4,7 +4,8 @@ from many documents together, and hand back results in document order.
 Files being scanned are untrusted: links are never followed out of the
 folder, binary and oversized files are skipped with a reason, and nothing a
 page links to is ever fetched. Crawl files (JSON Lines, Parquet, WARC/WET)
-hold many documents each (``nuchter.crawl``).
+hold many documents each (``nuchter.crawl``); a list of URLs gives web pages,
+each fetched when its turn comes (``nuchter.fetch``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from nuchter.config import ScoreConfig
 from nuchter.crawl import CRAWL_SUFFIXES, Fields, Record, is_crawl_file, is_uri, list_uri, record_text, records
 from nuchter.errors import InputError
 from nuchter.extract import DOCUMENT_SUFFIXES, read_document
+from nuchter.fetch import FetchPolicy, fetch
 from nuchter.pipeline import PreparedPage, score_pages
-from nuchter.results import DocumentResult, Skipped, SkippedFile
+from nuchter.results import DocumentResult, Skipped, SkippedFile, Source
 from nuchter.segment import SENTENCE, segment
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -44,6 +46,8 @@ class ScanConfig:
     """Documents pooled into one scoring job, so short documents still fill batches."""
     fields: Fields = Fields()
     """Fields of JSONL and Parquet crawl records that hold the id, the text and the HTML."""
+    fetch: FetchPolicy = FetchPolicy()
+    """Timeout, size cap and redirects for pages given as URLs."""
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.documents_per_job < 1 or self.max_bytes < 1:
@@ -70,12 +74,21 @@ class CrawlFile:
     location: str
 
 
-Document = Path | Record
-"""A document to score: a file, or one page of a crawl file."""
+@dataclass(frozen=True)
+class WebLink:
+    """A web page given by its URL (`scan --urls`): fetched when it is read."""
+
+    url: str
+
+
+Document = Path | Record | WebLink
+"""A document to score: a file, one page of a crawl file, or a web page."""
 
 
 def document_id(item: Document) -> str:
     """What reports, resume and the Parquet dataset know a document by: its path, or its record's url."""
+    if isinstance(item, WebLink):
+        return item.url
     return item.id if isinstance(item, Record) else str(item)
 
 
@@ -92,6 +105,9 @@ def discover(paths: Iterable[Path | str], config: ScanConfig, expand_crawls: boo
     URIs (s3://, gs://, …) are read with pyarrow.fs; there only crawl files count.
     """
     for given in paths:
+        if isinstance(given, WebLink):
+            yield given
+            continue
         if is_uri(given):
             for location in list_uri(str(given)):
                 if is_crawl_file(location):
@@ -146,15 +162,24 @@ def _walk(root: Path, config: ScanConfig, expand_crawls: bool) -> Iterator[Docum
 
 
 def document_text(item: Document, config: ScanConfig) -> str:
-    """A document's text as it is scored: a file read (HTML reduced to its main text), or a record's."""
-    return record_text(item) if isinstance(item, Record) else read_document(item, max_bytes=config.max_bytes)
+    """A document's text as it is scored: a file read (HTML reduced to its main text), a record's, or a web page's."""
+    return _read(item, config)[0]
+
+
+def _read(item: Document, config: ScanConfig) -> tuple[str, Source | None]:
+    if isinstance(item, WebLink):
+        page = fetch(item.url, config.fetch)
+        return page.text, Source(item.url, page.title)
+    if isinstance(item, Record):
+        return record_text(item), None
+    return read_document(item, max_bytes=config.max_bytes), None
 
 
 def prepare_document(item: Document, config: ScanConfig) -> tuple[str, str, PreparedPage] | SkippedFile:
     """A document read and segmented: (id, text, page), or why it cannot be scored."""
     ident = document_id(item)
     try:
-        text = document_text(item, config)
+        text, source = _read(item, config)
     except InputError as error:
         return SkippedFile(ident, str(error).replace(f"{ident}: ", "").replace(f"{ident} ", ""))
     if not text.strip():
@@ -164,7 +189,7 @@ def prepare_document(item: Document, config: ScanConfig) -> tuple[str, str, Prep
     if not sentences:
         return SkippedFile(ident, "no scorable sentence (only headings, references or furniture)")
     skipped = tuple(Skipped(s.start, s.end, s.text, s.kind) for s in segments if s.kind != SENTENCE)
-    return ident, text, PreparedPage(sentences, skipped)
+    return ident, text, PreparedPage(sentences, skipped, source=source)
 
 
 def sentence_count(item: Document | None, config: ScanConfig) -> int:
@@ -203,7 +228,7 @@ def _worker_job(items: list[Document], config: ScanConfig) -> list[DocumentResul
 def plan(paths: Iterable[Path | str], config: ScanConfig, done: frozenset[str] = frozenset()) -> tuple[list[Document], list[SkippedFile]]:
     """Documents still to score (not in ``done``, from an earlier run) and files passed over."""
     found = list(discover(paths, config))
-    documents = [p for p in found if isinstance(p, (Path, Record)) and document_id(p) not in done]
+    documents = [p for p in found if isinstance(p, (Path, Record, WebLink)) and document_id(p) not in done]
     return documents, [s for s in found if isinstance(s, SkippedFile)]
 
 

@@ -136,7 +136,7 @@ def _schemas():
         *[(f"score_{label}", pa.float64()) for label in LABELS], ("model", pa.string()),
     ])
     documents = pa.schema([
-        ("path", pa.string()), ("status", pa.string()), ("sentences", pa.int32()),
+        ("path", pa.string()), ("title", pa.string()), ("status", pa.string()), ("sentences", pa.int32()),
         *[(label, pa.int32()) for label in LABELS], ("flagged_share", pa.float64()),
         ("most_flagged", pa.string()), ("most_flagged_label", pa.string()),
         ("most_flagged_confidence", pa.float64()), ("model", pa.string()),

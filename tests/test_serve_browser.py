@@ -166,6 +166,51 @@ def test_errors_are_shown_and_the_page_fits_a_phone(server, browser):
         browser.set_window_size(1280, 900)
 
 
+def test_url_field_fetches_and_scores_a_page(browser, tiny_model, tmp_path):
+    """`serve --allow-fetch --allow-private`: the page's URL field loads a page a local http.server serves,
+    puts its main text in the text box and scores it."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_fetch import Handler
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    env = {**os.environ, "NUCHTER_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nuchter", "serve", "--port", "0", "--model", str(tiny_model), "--allow-fetch",
+         "--allow-private"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        for _ in range(10):  # a tiny model may print a warning first
+            lines.append(proc.stderr.readline())
+            if match := re.search(r"open (http://127\.0\.0\.1:\d+/)", lines[-1]):
+                break
+        assert match, lines
+        browser.get(match.group(1))
+        browser.find_element(By.ID, "url").send_keys(f"http://127.0.0.1:{site.server_address[1]}/page.html")
+        browser.find_element(By.ID, "fetch").click()
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "result").is_displayed())
+        assert "Kurkuma geneest alle ontstekingen" in browser.find_element(By.ID, "text").get_attribute("value")
+        sentences = browser.find_elements(By.CSS_SELECTOR, "#output span.s")
+        assert sentences[0].text == "Kurkuma geneest alle ontstekingen in je lichaam binnen een week."
+        assert "Scored" in browser.find_element(By.ID, "status").text
+        browser.find_element(By.ID, "url").clear()
+        browser.find_element(By.ID, "url").send_keys(f"http://127.0.0.1:{site.server_address[1]}/missing")
+        browser.find_element(By.ID, "fetch").click()
+        WebDriverWait(browser, 10).until(lambda d: "HTTP 404" in d.find_element(By.ID, "status").text)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        site.shutdown()
+        site.server_close()
+
+
 def test_ctrl_c_stops_the_server_cleanly(server, browser):
     """Runs last in this module: it stops the shared server."""
     _, proc = server

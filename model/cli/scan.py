@@ -53,13 +53,15 @@ def _in_order(documents: list, earlier: dict, scored):
         "  nuchter scan paginas/ --out zinnen.jsonl --summary documenten.csv --html rapport.html\n"
         "  nuchter scan export/ --include '*.html' --exclude 'archief/*' --out zinnen.csv --format csv\n"
         "  nuchter scan paginas/ --out zinnen.jsonl --resume\n"
+        "  nuchter scan --urls links.txt --html rapport.html\n"
         "  nuchter scan crawl.warc.gz posts.jsonl --out uit/ --format parquet\n"
         "  nuchter scan crawl.warc.gz --ray --out uit/ --format parquet\n"
         "  nuchter scan s3://bucket/crawl/ --ray --ray-address auto --out uit/ --format parquet --resume"
     )
 )
 def scan(
-    paths: Annotated[list[str], typer.Argument(help="Folders (searched recursively), files, or crawl files (.jsonl, .parquet, .warc, .wet, gzipped or not; also as s3:// or gs:// URIs) to score.")],
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Folders (searched recursively), files, or crawl files (.jsonl, .parquet, .warc, .wet, gzipped or not; also as s3:// or gs:// URIs) to score.", show_default=False)] = None,
+    urls: Annotated[Optional[Path], typer.Option(help="Also fetch and score the web pages listed in this file: one http(s) URL a line, # starts a comment. A page that cannot be fetched is reported and the rest go on.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write every sentence here, with its document's path or url (a folder for --format parquet).")] = None,
     fmt: Annotated[ScanFormat, typer.Option("--format", help="Format of --out; parquet writes a dataset: OUT/sentences/ and OUT/documents/ (the summary).")] = ScanFormat.jsonl,
     summary: Annotated[Optional[Path], typer.Option(help="Write one CSV row per document (and per skipped file).")] = None,
@@ -90,6 +92,10 @@ def scan(
 
     ray = ray or ray_address is not None
     ray_address = ray_address or (os.environ.get("RAY_ADDRESS") or None if ray else None)
+    if not paths and urls is None:
+        raise fail("nothing to scan: give folders or files, or --urls LIST (try `nuchter scan --help`)", 2)
+    if ray and urls is not None:
+        raise fail("--urls is for local scans; a Ray scan reads files and crawl files", 2)
     if resume and out is None:
         raise fail("--resume needs --out: the sentence file tells which documents are done", 2)
     if ray and fmt is not ScanFormat.parquet:
@@ -98,6 +104,12 @@ def scan(
         raise fail("--format parquet needs --out DIR and writes the summary into it (OUT/documents/); "
                    "--summary and --html are for JSONL and CSV scans", 2)
     try:
+        paths = list(paths or [])
+        if urls is not None:
+            from nuchter.fetch import read_url_list
+            from nuchter.scan import WebLink
+
+            paths += [WebLink(url) for url in read_url_list(urls)]
         name = resolve_model(model)
         scoring = ScoreConfig(model=name, batch_size=batch_size, max_length=max_length, threads=threads,
                               backend=backend.value, int8=int8)

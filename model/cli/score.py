@@ -63,6 +63,7 @@ def print_result(result, fmt: Format, text: str = "") -> None:
         "Examples:\n\n\b\n"
         '  nuchter score "Kurkuma geneest alle ontstekingen. Bestel vandaag!"\n'
         "  nuchter score --file blog.txt --format json\n"
+        "  nuchter score --url https://voorbeeld.nl/blog/kurkuma --format html > rapport.html\n"
         "  cat zinnen.txt | nuchter score --lines --format csv > scores.csv\n"
         "  nuchter score --file pagina.txt --format html > rapport.html\n"
         '  nuchter score --explain --format json "Deze thee zuivert je lever volledig."'
@@ -71,6 +72,7 @@ def print_result(result, fmt: Format, text: str = "") -> None:
 def score(
     text: Annotated[Optional[str], typer.Argument(help="Text to score; '-' or nothing reads stdin.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read the text from this file.")] = None,
+    url: Annotated[Optional[str], typer.Option("--url", help="Fetch this web page (http or https) and score its main text; its URL and title go into the output.")] = None,
     lines: Annotated[bool, typer.Option("--lines", help="Score every input line as one unit (no sentence splitting).")] = False,
     fmt: Annotated[
         Optional[Format],
@@ -90,8 +92,19 @@ def score(
     config = ScoreConfig(model=model, batch_size=batch_size, max_length=max_length, threads=threads, lines=lines,
                          backend=backend.value, int8=int8, explain=explain)
     try:
-        source = read_input(text, file)
-        result = score_text(source, config=config)
+        if url is not None:
+            if file is not None or text not in (None, "-"):
+                raise fail("give one of TEXT, --file or --url", 2)
+            from nuchter.fetch import fetch
+            from nuchter.results import Source
+
+            page = fetch(url)
+            source, origin = page.text, Source(page.url, page.title)
+            if not source.strip():
+                raise fail(f"{url}: no main text found on the page", 1)
+        else:
+            source, origin = read_input(text, file), None
+        result = score_text(source, config=config, source=origin)
     except NuchterError as error:
         raise fail(error) from None
     print_result(result, fmt or (Format.table if sys.stdout.isatty() else Format.jsonl), source)

@@ -16,7 +16,8 @@ from nuchter.errors import NuchterError
         "Examples:\n\n\b\n"
         "  nuchter serve\n"
         "  nuchter serve --port 8080 --model runs/robbert\n"
-        "  nuchter serve --host 0.0.0.0 --workers 2   # reachable from other machines"
+        "  nuchter serve --host 0.0.0.0 --workers 2   # reachable from other machines\n"
+        "  nuchter serve --allow-fetch                 # also score pages by URL"
     )
 )
 def serve(
@@ -31,6 +32,8 @@ def serve(
     int8: Int8Option = True,
     batch_size: BatchSizeOption = ScoreConfig.batch_size,
     max_length: MaxLengthOption = None,
+    allow_fetch: Annotated[bool, typer.Option("--allow-fetch", help="Let the page and the API fetch web pages by URL (off: a server that fetches what it is told can be aimed at what only it can reach). Private, loopback and link-local addresses stay refused.")] = False,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="With --allow-fetch, also fetch from private and loopback addresses (tests on one machine; never on a shared server).")] = False,
 ) -> None:
     """Serve a web page to paste text into, and a JSON API (/api/score, /docs), on one loaded model."""
     from nuchter.web.service import ServeConfig, run
@@ -39,7 +42,7 @@ def serve(
         scoring = ScoreConfig(model=model, threads=threads, backend=backend.value, int8=int8,
                               batch_size=batch_size, max_length=max_length)
         config = ServeConfig(score=scoring, host=host, port=port, workers=workers, max_bytes=max_bytes,
-                             max_wait_ms=max_wait_ms)
+                             max_wait_ms=max_wait_ms, allow_fetch=allow_fetch, allow_private=allow_private)
         run(config, announce=lambda line: typer.echo(line, err=True))
     except NuchterError as error:
         raise fail(error) from None

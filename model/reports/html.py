@@ -137,7 +137,9 @@ def _overview(documents: Sequence[DocumentResult]) -> list[str]:
         out.append(f'<tr data-doc="doc-{i}">')
         out.append(
             f'<td class="path" data-sort="{esc(row["path"])}">'
-            f'<a href="#doc-{i}">{esc(row["path"])}</a></td>'
+            f'<a href="#doc-{i}">{esc(row["path"])}</a>'
+            + (f'<br><span class="page-title">{esc(row["title"])}</span>' if row["title"] else "")
+            + "</td>"
         )
         out.append(f'<td class="num" data-sort="{row["sentences"]}">{row["sentences"]}</td>')
         for label in LABELS:
@@ -248,10 +250,23 @@ def _marked_text(text: str, result: ScoreResult) -> list[str]:
     return out
 
 
+def _source(doc: DocumentResult) -> list[str]:
+    """A fetched page's title and URL; the URL was checked to be http(s) before it was fetched."""
+    source = doc.result.source
+    if source is None:
+        return []
+    out = ['<p class="source">']
+    if source.title:
+        out.append(f'<span class="page-title">{esc(source.title)}</span> · ')
+    out.append(f'<a href="{esc(source.url)}" rel="noopener noreferrer nofollow">{esc(source.url)}</a></p>\n')
+    return out
+
+
 def _document(i: int, doc: DocumentResult) -> list[str]:
     out = [
         f'<article class="doc" id="doc-{i}">\n',
         f"<h3>{esc(doc.path)}</h3>\n",
+        *_source(doc),
         f'<p class="summary">{esc(summary_line(doc.result))} '
         f'<a class="back" href="#overview">↑ overview</a></p>\n',
     ]
@@ -327,4 +342,5 @@ def render_html(
 
 def render_score_html(result: ScoreResult, text: str, *, title: str = "nuchter") -> str:
     """`nuchter score --format html`: the scan page for one text, shown as "input"."""
-    return render_html([DocumentResult(path="input", text=text, result=result)], title=title)
+    path = result.source.url if result.source else "input"
+    return render_html([DocumentResult(path=path, text=text, result=result)], title=title)

@@ -23,9 +23,14 @@ def to_json(result: ScoreResult) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
 
 
+def _source_columns(result: ScoreResult) -> dict:
+    return {"url": result.source.url, "title": result.source.title} if result.source else {}
+
+
 def to_jsonl(result: ScoreResult) -> Iterator[str]:
+    source = _source_columns(result)
     for sentence in result.sentences:
-        yield dumps(sentence.to_dict())
+        yield dumps({**source, **sentence.to_dict()})
 
 
 def spreadsheet_safe(value):
@@ -54,10 +59,11 @@ def csv_fields(sentences) -> tuple[str, ...]:
 
 def to_csv(result: ScoreResult) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=csv_fields(result.sentences), lineterminator="\n")
+    source = {k: spreadsheet_safe(v) for k, v in _source_columns(result).items()}
+    writer = csv.DictWriter(buffer, fieldnames=(*source, *csv_fields(result.sentences)), lineterminator="\n")
     writer.writeheader()
     for sentence in result.sentences:
-        writer.writerow(csv_row(sentence))
+        writer.writerow({**source, **csv_row(sentence)})
     return buffer.getvalue()
 
 
@@ -102,7 +108,7 @@ def to_table(result: ScoreResult):
 # --- scan reports: one sentence per row with its document's path, and one row per document ---
 
 SUMMARY_FIELDS = (
-    "path", "status", "sentences", *LABELS, "flagged_share",
+    "path", "title", "status", "sentences", *LABELS, "flagged_share",
     "most_flagged", "most_flagged_label", "most_flagged_confidence",
 )
 

@@ -27,7 +27,16 @@ PLACEHOLDER = ("Plak hier een Nederlandse tekst, bijvoorbeeld: Psilocybine genee
                "bijwerkingen. Het bewijs bij mensen is nog beperkt. Boek nu je retraite met 20% korting!")
 
 
-def render_page(model_name: str, max_bytes: int) -> str:
+URL_FIELD = """<form id="url-form" novalidate>
+<label class="field" for="url">Or a web page to fetch and score</label>
+<div class="controls"><input type="url" id="url" name="url" placeholder="https://" spellcheck="false">
+<button type="submit" id="fetch">Fetch and score</button></div>
+</form>
+"""
+"""Shown only when the server was started with --allow-fetch."""
+
+
+def render_page(model_name: str, max_bytes: int, fetch: bool = False) -> str:
     """The whole page; the model name is shown, escaped like everything else."""
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -54,7 +63,7 @@ def render_page(model_name: str, max_bytes: int) -> str:
 <label>Or open a file <input type="file" id="file" accept=".txt,.md,.html,.htm,text/plain,text/markdown,text/html"></label>
 </div>
 </form>
-<p id="status" role="status" aria-live="polite"></p>
+{URL_FIELD if fetch else ""}<p id="status" role="status" aria-live="polite"></p>
 <section id="result" class="doc" hidden aria-label="result">
 <p id="summary" class="summary"></p>
 <p id="detail" aria-live="polite"></p>

@@ -32,10 +32,11 @@ from nuchter.web.batching import MicroBatcher
 from nuchter.config import ScoreConfig
 from nuchter.errors import InputError, NuchterError
 from nuchter.extract import clean_text, html_to_text
+from nuchter.fetch import FetchPolicy, WebPage, fetch
 from nuchter.labels import LABELS
 from nuchter.web.page import CSP, render_page
 from nuchter.pipeline import PreparedPage, prepare, score_pages
-from nuchter.results import ScoreResult
+from nuchter.results import ScoreResult, Source
 
 log = logging.getLogger("nuchter.web.service")
 SETTINGS_ENV = "NUCHTER_SERVE_SETTINGS"
@@ -58,6 +59,11 @@ class ServeConfig:
     """Largest request body accepted (413 above it)."""
     max_wait_ms: float = 5.0
     """How long a batch waits for concurrent requests to join it."""
+    allow_fetch: bool = False
+    """Fetch pages by URL ("url" in /api/score, /api/fetch, the page's URL field). Off by default: a server
+    that fetches what it is told can be made to reach what only it can reach (SSRF)."""
+    allow_private: bool = False
+    """With allow_fetch, also fetch from private, loopback and link-local addresses (for tests on one machine)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +73,8 @@ class ServeConfig:
             problems.append(f"workers must be at least 1, got {self.workers}")
         if self.max_bytes < 1024:
             problems.append(f"max_bytes must be at least 1024, got {self.max_bytes}")
+        if self.allow_private and not self.allow_fetch:
+            problems.append("allow_private only matters with allow_fetch (--allow-fetch)")
         if not 0 <= self.max_wait_ms <= 1000:
             problems.append(f"max_wait_ms must be between 0 and 1000, got {self.max_wait_ms}")
         if problems:
@@ -84,7 +92,8 @@ class ServeConfig:
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="Dutch text to score. Stray control characters are dropped, as on `nuchter score`'s stdin.")
+    text: str | None = Field(None, description="Dutch text to score. Stray control characters are dropped, as on `nuchter score`'s stdin.")
+    url: str | None = Field(None, description="Instead of text: a web page to fetch and score (only on a server started with --allow-fetch). The answer then carries the page's `url`, `title` and the `text` that was scored.")
     lines: StrictBool = Field(False, description="Score every line as one unit (`nuchter score --lines`).")
     explain: StrictBool = Field(False, description="Add `evidence` to each sentence (`nuchter score --explain`): the words that pushed it towards its label.")
 
@@ -94,6 +103,11 @@ class BatchRequest(BaseModel):
     texts: list[str] = Field(min_length=1, description="Texts to score; the answer keeps their order.")
     lines: StrictBool = Field(False, description="Score every line as one unit.")
     explain: StrictBool = Field(False, description="Add `evidence` to each sentence.")
+
+
+class FetchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(description="An http(s) page to fetch (only on a server started with --allow-fetch).")
 
 
 class ExtractRequest(BaseModel):
@@ -147,7 +161,8 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {
-    400: {"model": ErrorOut, "description": "Empty text, no scorable sentence, or a body that is not valid JSON"},
+    400: {"model": ErrorOut, "description": "Empty text, no scorable sentence, a page that cannot be fetched, or a body that is not valid JSON"},
+    403: {"model": ErrorOut, "description": "A URL sent to a server started without --allow-fetch"},
     413: {"model": ErrorOut, "description": "Body over the server's --max-bytes"},
     415: {"model": ErrorOut, "description": "Body not sent as application/json"},
     422: {"model": ErrorOut, "description": "Missing, unknown or mistyped fields"},
@@ -155,12 +170,17 @@ ERRORS = {
 
 EXPECTED = {
     "/api/score": '{"text": "...", "lines": false, "explain": false}',
+    "/api/fetch": '{"url": "https://..."}',
     "/api/score-batch": '{"texts": ["...", "..."], "lines": false, "explain": false}',
     "/api/extract": '{"html": "..."}',
 }
 
 
 # --- scoring ---------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A request for what this server was not started to do (403)."""
 
 
 class Scorer:
@@ -190,13 +210,13 @@ class Scorer:
         """Segmentation, off the event loop (a long text takes a while)."""
         return await run_in_threadpool(self._prepare, text, lines, where)
 
-    async def finish(self, prepared, explain: bool = False) -> ScoreResult:
+    async def finish(self, prepared, explain: bool = False, source: Source | None = None) -> ScoreResult:
         """The one scoring path (``nuchter.pipeline.score_pages``) in a worker thread; its model calls,
         explanations' included, go through the micro-batcher, so concurrent requests share them."""
         sentences, skipped, lines = prepared
         through_batcher = _Batched(self.classifier, self.batcher, asyncio.get_running_loop())
         results = await run_in_threadpool(
-            score_pages, [PreparedPage(sentences, skipped, lines)], through_batcher,
+            score_pages, [PreparedPage(sentences, skipped, lines, source)], through_batcher,
             batch_size=self.config.batch_size, max_length=self.config.max_length, explain_evidence=explain,
         )
         return results[0]
@@ -317,7 +337,7 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
     config = config or ServeConfig()
     scorer = Scorer(classifier, config.score, config.max_wait_ms)
     info = model_info(classifier, model_path)
-    page = render_page(classifier.name, config.max_bytes)
+    page = render_page(classifier.name, config.max_bytes, fetch=config.allow_fetch)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -361,14 +381,45 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
         return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                                            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
+    fetch_policy = FetchPolicy(allow_private=config.allow_private)
+
+    async def fetched(url: str) -> WebPage:
+        if not config.allow_fetch:
+            raise _Refused("this server does not fetch URLs; start it with --allow-fetch, or send the text")
+        return await run_in_threadpool(fetch, url, fetch_policy)
+
     @app.post("/api/score", response_model=None, responses={200: {"model": ScoreOut}, **ERRORS})
     async def score(request: ScoreRequest):
-        """Score one text: exactly the JSON of `nuchter score --format json`."""
+        """Score one text, or one page by its URL: exactly the JSON of `nuchter score --format json` (`--url`)."""
+        if (request.text is None) == (request.url is None):
+            return error(422, 'give "text" or "url", not both' if request.text is not None
+                         else 'text: Field required (or give "url", a page to fetch)')
         try:
+            if request.url is not None:
+                page = await fetched(request.url)
+                prepared = await scorer.prepare(page.text, request.lines, request.url)
+                result = await scorer.finish(prepared, request.explain, Source(page.url, page.title))
+                body = {**result.to_dict(), "text": page.text}
+                return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n", media_type="application/json")
             result = await scorer.finish(await scorer.prepare(request.text, request.lines), request.explain)
+        except _Refused as problem:
+            return error(403, str(problem))
         except InputError as problem:
             return error(400, str(problem))
         return Response(report.to_json(result) + "\n", media_type="application/json")
+
+    @app.post("/api/fetch", responses=ERRORS)
+    async def fetch_page(request: FetchRequest) -> dict:
+        """A web page's title and main text, fetched by the server (only with --allow-fetch): the page's URL field uses it."""
+        try:
+            page = await fetched(request.url)
+        except _Refused as problem:
+            return error(403, str(problem))
+        except InputError as problem:
+            return error(400, str(problem))
+        if not page.text.strip():
+            return error(400, f"{request.url}: no main text found on the page")
+        return {"url": page.url, "final_url": page.final_url, "title": page.title, "text": page.text}
 
     @app.post("/api/score-batch", response_model=None, responses={200: {"model": list[ScoreOut]}, **ERRORS})
     async def score_batch(request: BatchRequest):

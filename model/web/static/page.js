@@ -166,6 +166,25 @@
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { submit(event); }
   });
+  function fetchPage(event) {
+    event.preventDefault();
+    var address = urlInput.value.trim();
+    if (!address) { say("Give the address of a web page first.", true); urlInput.focus(); return; }
+    fetchButton.disabled = true;
+    say("Fetching " + address + "\u2026", false);
+    post("api/fetch", { url: address })
+      .then(function (data) {
+        input.value = clean(data.text);
+        say("Loaded the main text of " + (data.title || data.url) + ".", false);
+        submit();
+      })
+      .catch(function (error) { say(error.message, true); })
+      .then(function () { fetchButton.disabled = false; });
+  }
+  var urlForm = document.getElementById("url-form");
+  var urlInput = document.getElementById("url");
+  var fetchButton = document.getElementById("fetch");
+  if (urlForm) { urlForm.addEventListener("submit", fetchPage); }
   file.addEventListener("change", load);
   output.addEventListener("mouseover", describe);
   output.addEventListener("focusin", describe);
