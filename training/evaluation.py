@@ -51,7 +51,9 @@ def evaluate_model(
     errors = [
         (e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label
     ]
-    return metrics, errors
+    return Evaluation(metrics, errors, [e.label for e in examples], predicted, [e.doc_id for e in examples],
+                      examples, [round(p[label], 4) for p, label in zip(probabilities, predicted)],
+                      [e.register for e in examples])
 
 
 PAGE_KEYS = ("url", "page", "page_id", "pagina")
@@ -188,14 +190,21 @@ def predict_pages(classifier, pages: Sequence[LabelledPage], *, batch_size: int 
     return out
 
 
-class PageEvaluation(NamedTuple):
+class Evaluation(NamedTuple):
     metrics: dict
     errors: list
     gold: list[str]
     predicted: list[str]
     pages: list[str]
-    """Each sentence's page, for paired comparisons that resample whole pages."""
+    """Each sentence's page (sentence mode: its document), for intervals that resample whole pages."""
+    examples: list = []
+    confidences: list[float] = []
+    """The calibrated probability of each predicted label, as served."""
+    groups: list[str] = []
+    """Each sentence's register or group ("" when the data has none)."""
 
+
+PageEvaluation = Evaluation
 
 def evaluate_pages(
     model: str, data: list[Path], *, page_key: str | None = None, group_key: str | None = None,
@@ -237,7 +246,76 @@ def evaluate_pages(
     metrics.update(model=classifier.name, sentences=len(examples), pages=len(pages), split="pages",
                    page_key=page_key, mode="pages", serving=_serving(classifier, int8))
     errors = [(e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label]
-    return PageEvaluation(metrics, errors, [e.label for e in examples], predicted, page_of)
+    return Evaluation(metrics, errors, [e.label for e in examples], predicted, page_of, examples,
+                      [round(p[label], 4) for p, label in zip(probabilities, predicted)],
+                      [page.group for page in pages for _ in page.examples])
+
+
+RELIABILITY_BINS = 10
+MAX_LISTED_ERRORS = 5000
+"""The evaluation page lists at most this many errors (the --errors CSV has them all)."""
+
+
+def figures(evaluation: Evaluation) -> dict:
+    """What `evaluate --html` draws, beside the metrics: per-label intervals over pages (or documents),
+    the reliability of the calibrated confidence with its ECE, accuracy per group, and the errors."""
+    import numpy as np
+
+    from nuchter.training.guard import bootstrap_weights, interval
+
+    k = len(LABELS)
+    gold = np.array([LABEL2ID[label] for label in evaluation.gold])
+    predicted = np.array([LABEL2ID[label] for label in evaluation.predicted])
+    cells = np.zeros((gold.size, k * k))
+    cells[np.arange(gold.size), gold * k + predicted] = 1.0
+    confusion = (bootstrap_weights(list(evaluation.pages)) @ cells).reshape(-1, k, k)
+    hits = np.diagonal(confusion, axis1=1, axis2=2)
+    as_predicted, as_gold = confusion.sum(axis=1), confusion.sum(axis=2)
+    # a resample without the label (nothing predicted, or no gold) has no precision or recall: left out
+    ratio = lambda a, b: np.divide(a, b, out=np.full_like(a, np.nan), where=b > 0)  # noqa: E731
+    resampled = {"precision": ratio(hits, as_predicted), "recall": ratio(hits, as_gold),
+                 "f1": ratio(2 * hits, as_predicted + as_gold)}
+
+    def spread(values: np.ndarray) -> list[float]:
+        values = values[~np.isnan(values)]
+        return list(interval(values)) if values.size else [0.0, 0.0]
+
+    intervals = {label: {name: spread(values[:, i]) for name, values in resampled.items()}
+                 for i, label in enumerate(LABELS)}
+
+    confidences = np.array(evaluation.confidences, dtype=float)
+    correct = gold == predicted
+    edges = np.linspace(0.0, 1.0, RELIABILITY_BINS + 1)
+    which = np.clip(np.digitize(confidences, edges[1:-1], right=True), 0, RELIABILITY_BINS - 1)
+    bins, ece = [], 0.0
+    for b in range(RELIABILITY_BINS):
+        inside = which == b
+        n = int(inside.sum())
+        mean_confidence = float(confidences[inside].mean()) if n else None
+        accuracy = float(correct[inside].mean()) if n else None
+        if n:
+            ece += n / max(gold.size, 1) * abs(accuracy - mean_confidence)
+        bins.append({"low": round(float(edges[b]), 2), "high": round(float(edges[b + 1]), 2), "count": n,
+                     "confidence": None if mean_confidence is None else round(mean_confidence, 4),
+                     "accuracy": None if accuracy is None else round(accuracy, 4)})
+
+    by_group: dict[str, list[bool]] = defaultdict(list)
+    group_units: dict[str, set] = defaultdict(set)
+    for group, unit, hit in zip(evaluation.groups, evaluation.pages, correct.tolist()):
+        if group:
+            by_group[group].append(hit)
+            group_units[group].add(unit)
+    groups = {g: {"accuracy": round(sum(h) / len(h), 4), "sentences": len(h), "pages": len(group_units[g])}
+              for g, h in sorted(by_group.items(), key=lambda kv: -len(kv[1]))}
+
+    errors = [{"where": e.where, "page": unit, "group": group, "text": e.text, "gold": e.label, "predicted": p,
+               "confidence": c}
+              for e, p, c, unit, group in zip(evaluation.examples, evaluation.predicted, evaluation.confidences,
+                                              evaluation.pages, evaluation.groups) if p != e.label]
+    macro = np.nan_to_num(resampled["f1"]).mean(axis=1)  # an absent label counts 0, as in macro-F1 itself
+    return {"label_intervals": intervals, "macro_f1_interval": list(interval(macro)),
+            "reliability": {"bins": bins, "ece": round(ece, 4), "sentences": int(gold.size)},
+            "per_group": groups, "errors": errors[:MAX_LISTED_ERRORS], "error_count": len(errors)}
 
 
 def paired_difference(gold: Sequence[str], first: Sequence[str], second: Sequence[str], pages: Sequence[str]) -> dict:

@@ -17,6 +17,27 @@ def _log(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _write_html(path: Path, evaluation) -> None:
+    """Written beside its place and renamed in, so a failed write leaves an earlier page whole."""
+    import os
+
+    from nuchter.reports.evaluation import render_evaluation_html
+    from nuchter.training.evaluation import figures
+
+    page = render_evaluation_html(evaluation.metrics, figures(evaluation))
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise NuchterError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
@@ -26,6 +47,7 @@ class EvalFormat(str, Enum):
     "evaluate",
     epilog=(
         "Examples:\n\n\b\n  nuchter evaluate --data data/ --split test\n"
+        "  nuchter evaluate --data data/ --split test --html rapport.html\n"
         "  nuchter evaluate --data extra.csv --model runs/robbert --errors fouten.csv\n"
         "  nuchter evaluate --data ../shared/realdev/realdev.jsonl          # whole pages (rows carry a url)\n"
         "  nuchter evaluate --data paginas.csv --page-key pagina --group bron"
@@ -41,6 +63,7 @@ def evaluate_command(
     group: Annotated[Optional[str], typer.Option(help="Page mode: field to report accuracy by [default: register or group].")] = None,
     fmt: Annotated[EvalFormat, typer.Option("--format", help="Output format.")] = EvalFormat.table,
     errors: Annotated[Optional[Path], typer.Option(help="Write misclassified sentences (gold and predicted) to this CSV.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write one self-contained page with charts: confusion heat map, per-label bars with 95 % intervals, reliability diagram with ECE, accuracy per group, and the errors, filterable.")] = None,
     threads: ThreadsOption = None,
     backend: BackendOption = Backend.auto,
     int8: Int8Option = True,
@@ -65,17 +88,21 @@ def evaluate_command(
         if pages and split:
             raise fail("--split is for sentence mode; a set of whole pages is measured as a whole", 2)
         if pages:
-            metrics, wrong, *_ = evaluate_pages(
+            evaluation = evaluate_pages(
                 resolve_model(model), data, page_key=pages, group_key=group, threads=threads,
                 backend=backend.value, int8=int8,
                 progress=lambda done, total: _log(f"scored {done}/{total} pages"),
             )
         else:
-            metrics, wrong = evaluate_model(resolve_model(model), data, split=split, threads=threads,
-                                            backend=backend.value, int8=int8)
+            evaluation = evaluate_model(resolve_model(model), data, split=split, threads=threads,
+                                        backend=backend.value, int8=int8)
+        metrics, wrong = evaluation.metrics, evaluation.errors
         if errors is not None:
             write_errors(errors, wrong)
             _log(f"wrote {len(wrong)} misclassified sentences to {errors}")
+        if html is not None:
+            _write_html(html, evaluation)
+            _log(f"wrote {html}")
     except NuchterError as error:
         raise fail(error) from None
     typer.echo(json.dumps(metrics, indent=2, ensure_ascii=False) if fmt is EvalFormat.json else format_table(metrics))

@@ -12,39 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 from collections.abc import Sequence
 from importlib import resources
 
-from nuchter.labels import DESCRIPTIONS, HEDGED, LABELS, OVERCLAIMED, PROMOTIONAL, SUPPORTED
+from nuchter.labels import DESCRIPTIONS, LABELS
+from nuchter.reports import charts
+from nuchter.reports.palette import _FALLBACK_ACCENT, _FALLBACK_BACKGROUND, ACCENTS, PALETTE, esc  # noqa: F401 - re-exported
 from nuchter.reports.tables import summary_line
 from nuchter.results import DocumentResult, ScoreResult, SkippedFile, Skipped
-
-PALETTE: dict[str, str] = {
-    SUPPORTED: "#d7f0d4",    # light green
-    HEDGED: "#d6e8fa",       # light blue
-    OVERCLAIMED: "#fbd3d0",  # light red
-    PROMOTIONAL: "#e9dbf7",  # light purple
-}
-"""Background per label: light enough that black text stays readable on it."""
-
-ACCENTS: dict[str, str] = {
-    SUPPORTED: "#3d8b37",
-    HEDGED: "#2f6db0",
-    OVERCLAIMED: "#c0392b",
-    PROMOTIONAL: "#7d3cb5",
-}
-"""A darker shade per label for underlines and swatches, so labels differ by more than a pale tint."""
-
-
-_FALLBACK_BACKGROUND = "#eeeeee"
-_FALLBACK_ACCENT = "#777777"
-
-
-def esc(value: object) -> str:
-    """The one way text enters the page: escaped for element content and attributes alike."""
-    return html.escape(str(value), quote=True)
-
 
 def _label_class(label: str) -> str:
     """CSS class for a label; only known labels get their own class, so no text becomes a selector."""
@@ -159,6 +134,24 @@ def _overview(documents: Sequence[DocumentResult]) -> list[str]:
         out.append("</tr>\n")
     out.append("</tbody>\n</table></div>\n</section>\n")
     return out
+
+
+SHARES_SHOWN = 200
+"""The label-share chart draws the most flagged documents, at most this many."""
+
+
+def _shares(documents: Sequence[DocumentResult]) -> list[str]:
+    """A stacked bar of label shares per document, most flagged first: where a scan's problems are."""
+    rows = [doc.summary_row() for doc in documents if doc.result.sentences]
+    if not rows:
+        return []
+    order = sorted(range(len(rows)), key=lambda i: (-rows[i]["flagged_share"], i))[:SHARES_SHOWN]
+    note = (f"the {len(order)} most flagged of {len(rows)} documents" if len(order) < len(rows)
+            else "every document, most flagged first")
+    return ['<section id="shares">\n<h2>Label shares per document</h2>\n',
+            f'<p class="meta">The share of each document\'s sentences under each label: {esc(note)}. '
+            'The overview table sorts them by any column.</p>\n<figure class="chart-box">',
+            charts.label_shares([rows[i] for i in order]), "</figure>\n</section>\n"]
 
 
 def _legend() -> list[str]:
@@ -328,6 +321,7 @@ def render_html(
     ]
     out.extend(_legend())
     out.extend(_overview(documents))
+    out.extend(_shares(documents))
     if documents:
         out.append('<section id="documents">\n<h2>Documents</h2>\n')
         for i, doc in enumerate(documents):
