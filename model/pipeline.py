@@ -58,6 +58,9 @@ class PreparedPage:
     lines: bool = False
     source: Source | None = None
     """A fetched page's URL and title, carried into its result."""
+    contexts: tuple[str, ...] | None = None
+    """Page context given with the sentences instead of built from the page: a sentence labelled apart
+    from its page carries its neighbours (as `nuchter select` writes tasks); one per sentence."""
 
 
 def score_pages(
@@ -80,7 +83,10 @@ def score_pages(
         own = [s.text for s in page.sentences]
         texts += own
         if reads_context:
-            contexts += [""] * len(own) if page.lines else page_contexts(own)
+            if page.contexts is not None:
+                contexts += list(page.contexts)
+            else:
+                contexts += [""] * len(own) if page.lines else page_contexts(own)
     context_arg = contexts if reads_context else None
     probabilities = classifier.predict(texts, contexts=context_arg, batch_size=batch_size, max_length=max_length) if texts else []
     evidence = None

@@ -7,6 +7,8 @@ label_studio_sdk are imported here.
     python tests/label_studio_driver.py --config CONFIG.xml --tasks TASKS.json --export OUT.json \
         --annotate-different --report REPORT.json [--data-dir DIR]
     python tests/label_studio_driver.py --migrate-only DIR
+    python tests/label_studio_driver.py --config CONFIG.xml --tasks TASKS.json --export OUT.json \
+        --report REPORT.json --ml-backend URL [--port PORT] [--annotate-different] [--train]
 
 The first form starts Label Studio on a free loopback port, creates a project from CONFIG.xml,
 imports the tasks (with their predictions), checks the predictions came through, optionally
@@ -14,6 +16,11 @@ annotates every task with a label other than the predicted one, writes the stand
 of all tasks to OUT.json and a summary to REPORT.json. The second only applies the migrations
 to DIR (a template data dir to copy, which starts in seconds instead of a minute). The server
 is stopped on every exit; any failure is one line on stderr and a non-zero exit status.
+
+With --ml-backend the tasks are imported without predictions, the ML backend at URL is connected to
+the project through Label Studio's API, Label Studio is asked to retrieve predictions for every task
+(the Data Manager's action), and what it stored is reported; with --train, Label Studio's "start
+training" is sent to the backend once the tasks are annotated.
 """
 
 from __future__ import annotations
@@ -75,6 +82,9 @@ def server_env(data_dir: Path) -> dict:
             "FRONTEND_SENTRY_DSN": "",
             "LABEL_STUDIO_FEATURE_FLAGS_OFFLINE": "true",
             "PYTHONUNBUFFERED": "1",
+            # the ML backend under test listens on 127.0.0.1, which Label Studio refuses (as an SSRF guard) unless told
+            "ML_BLOCK_LOCAL_IP": "false",
+            "SSRF_PROTECTION_ENABLED": "false",
             "NO_PROXY": LOOPBACK,
             "no_proxy": LOOPBACK,
         }
@@ -98,10 +108,10 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float) -> float:
+    def start(self, timeout: float, port: int | None = None) -> float:
         """Start and wait for /health; returns the seconds it took."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         command = [
             str(Path(sys.executable).parent / "label-studio"), "start",
@@ -255,6 +265,56 @@ def round_trip(url: str, config: str, tasks: list, annotate: bool, timings: dict
     return raw, report
 
 
+def ml_round_trip(url: str, config: str, tasks: list, backend: str, annotate: bool, train: bool,
+                  timings: dict) -> tuple[bytes, dict]:
+    """Project, import without predictions, connect the ML backend, retrieve its predictions, read them
+    back, optionally annotate and start training; returns (raw export, report fields)."""
+    from label_studio_sdk import LabelStudio
+    from label_studio_sdk.core.api_error import ApiError
+
+    ls = LabelStudio(base_url=url, api_key=TOKEN, timeout=120)
+    project = ls.projects.create(title="nuchter ML backend", label_config=config)
+    bare = [{k: v for k, v in t.items() if k != "predictions"} for t in tasks]
+    t0 = time.monotonic()
+    ids = list(ls.projects.import_tasks(id=project.id, request=bare, return_task_ids=True).task_ids or [])
+    if len(ids) != len(tasks):
+        raise Failure(f"imported {len(ids)} of {len(tasks)} task(s)")
+    try:
+        ml = ls.ml.create(project=project.id, url=backend, title="nuchter", is_interactive=False)
+    except ApiError as e:
+        raise Failure(f"label-studio refused the ML backend at {backend}: {str(e.body)[:400]}") from None
+    timings["connect"] = round(time.monotonic() - t0, 2)
+    t0 = time.monotonic()
+    ls.actions.create(id="retrieve_tasks_predictions", project=project.id,
+                      selected_items={"all": True, "excluded": []})
+    timings["predict"] = round(time.monotonic() - t0, 2)
+    listed = {t.id: as_dict(t) for t in ls.tasks.list(project=project.id, fields="all")}
+    report = {"imported": len(ids), "ml_backend": as_dict(ls.ml.get(id=ml.id)).get("state"), "predictions": {},
+              "annotated": {}}
+    for task_id, sent in zip(ids, tasks):
+        back = listed.get(task_id) or {}
+        label, version, _ = predicted(back)
+        scores = [as_dict(p).get("score") for p in back.get("predictions") or []]
+        report["predictions"][sent["data"]["text"]] = {"label": label, "model_version": version,
+                                                       "score": scores[0] if scores else None}
+        if annotate:
+            chosen = other_label(label, choices_of(config))
+            ls.annotations.create(id=task_id, result=[{"from_name": "label", "to_name": "text", "type": "choices",
+                                                       "value": {"choices": [chosen]}}], ground_truth=False)
+            report["annotated"][sent["data"]["text"]] = chosen
+    if train:
+        t0 = time.monotonic()
+        try:
+            ls.ml.train(id=ml.id)
+            report["train"] = "sent"
+        except ApiError as e:
+            report["train"] = f"refused: {str(e.body)[:400]}"
+        report["ml_backend_after_train"] = as_dict(ls.ml.get(id=ml.id)).get("state")
+        timings["train_request"] = round(time.monotonic() - t0, 2)
+    raw = b"".join(ls.projects.exports.download_sync(project.id, export_type="JSON", download_all_tasks=True))
+    return raw, report
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, help="Label Studio labeling config (XML)")
@@ -268,6 +328,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="only start Label Studio on data dir DIR (applying migrations) and stop it")
     parser.add_argument("--log", type=Path, help="server log file (default: one in a temporary dir, kept on failure)")
     parser.add_argument("--startup-timeout", type=float, default=420.0, help="seconds to wait for /health")
+    parser.add_argument("--ml-backend", metavar="URL", help="connect this ML backend and let Label Studio ask it for predictions")
+    parser.add_argument("--train", action="store_true", help="with --ml-backend: send Label Studio's start training")
+    parser.add_argument("--port", type=int, help="Label Studio's port (default: a free one)")
     args = parser.parse_args(argv)
     if args.migrate_only is None:
         missing = [f"--{name}" for name in ("config", "tasks", "export", "report") if getattr(args, name) is None]
@@ -292,8 +355,11 @@ def run(args: argparse.Namespace) -> int:
     server = Server(data_dir, log_path)
     timings: dict = {}
     try:
-        timings["startup"] = round(server.start(args.startup_timeout), 2)
-        if args.migrate_only is None:
+        timings["startup"] = round(server.start(args.startup_timeout, args.port), 2)
+        if args.migrate_only is None and args.ml_backend:
+            raw, report = ml_round_trip(server.url, config, tasks, args.ml_backend, args.annotate_different,
+                                        args.train, timings)
+        elif args.migrate_only is None:
             raw, report = round_trip(server.url, config, tasks, args.annotate_different, timings)
     finally:
         timings["stop"] = round(server.stop(), 2)

@@ -44,7 +44,7 @@ def tail(path: Path, chars: int = 3000) -> str:
 
 
 def run_driver(config_xml: Path, tasks_json: Path, export_json: Path, report_json: Path, workdir: Path,
-               timeout: float = 600) -> dict:
+               timeout: float = 600, extra: tuple[str, ...] = ()) -> dict:
     """Run the driver (import, annotate every task with another label, export) and return its report.
 
     The template data dir, when there is one, is copied into workdir first, so Label Studio starts
@@ -61,7 +61,7 @@ def run_driver(config_xml: Path, tasks_json: Path, export_json: Path, report_jso
     command = [
         str(python), str(DRIVER), "--config", str(config_xml), "--tasks", str(tasks_json),
         "--export", str(export_json), "--report", str(report_json), "--annotate-different",
-        "--data-dir", str(data_dir), "--log", str(log),
+        "--data-dir", str(data_dir), "--log", str(log), *extra,
     ]
     driver = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)

@@ -34,6 +34,7 @@ from nuchter.errors import InputError, NuchterError
 from nuchter.extract import clean_text, html_to_text
 from nuchter.fetch import FetchPolicy, WebPage, fetch
 from nuchter.labels import LABELS
+from nuchter.web.label_studio import LabelStudioSettings
 from nuchter.web.page import CSP, render_page
 from nuchter.pipeline import PreparedPage, prepare, score_pages
 from nuchter.results import ScoreResult, Source
@@ -64,6 +65,8 @@ class ServeConfig:
     that fetches what it is told can be made to reach what only it can reach (SSRF)."""
     allow_private: bool = False
     """With allow_fetch, also fetch from private, loopback and link-local addresses (for tests on one machine)."""
+    label_studio: LabelStudioSettings | None = None
+    """Also speak Label Studio's ML backend protocol (/health, /setup, /predict, /webhook), with these settings."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +76,8 @@ class ServeConfig:
             problems.append(f"workers must be at least 1, got {self.workers}")
         if self.max_bytes < 1024:
             problems.append(f"max_bytes must be at least 1024, got {self.max_bytes}")
+        if self.label_studio is not None and self.workers > 1:
+            problems.append("the Label Studio backend runs one training at a time: use it with one worker")
         if self.allow_private and not self.allow_fetch:
             problems.append("allow_private only matters with allow_fetch (--allow-fetch)")
         if not 0 <= self.max_wait_ms <= 1000:
@@ -84,7 +89,10 @@ class ServeConfig:
     def from_dict(cls, values: dict) -> "ServeConfig":
         """The inverse of ``dataclasses.asdict``: how `--workers N` hands settings to each worker."""
         values = dict(values)
-        return cls(score=ScoreConfig(**values.pop("score", {})), **values)
+        studio = values.pop("label_studio", None)
+        if studio is not None:
+            studio = LabelStudioSettings(**{**studio, "train_data": tuple(studio.get("train_data", ()))})
+        return cls(score=ScoreConfig(**values.pop("score", {})), label_studio=studio, **values)
 
 
 # --- request and response shapes (the response models only document; answers are built by report) ---
@@ -450,6 +458,10 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
         """The model's name, labels, base model and its dev/test figures from metrics.json."""
         return info
 
+    if config.label_studio is not None:
+        from nuchter.web.label_studio import add_routes
+
+        app.state.trainer = add_routes(app, classifier, config.score, config.label_studio)
     return app
 
 
@@ -543,6 +555,8 @@ def run(config: ServeConfig, *, announce=print) -> None:
                             log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     sock = listen(config.host, config.port)
     announce(f"nuchter serve: open {url_of(sock)} (API docs at {url_of(sock)}docs); Ctrl-C stops")
+    if config.label_studio is not None:
+        announce(f"Label Studio ML backend: connect {url_of(sock).rstrip('/')} in the project's Settings → Model")
     server = uvicorn.Server(uv)
     # uvicorn re-raises the signal that stopped it once it has shut down; these make that a quiet return.
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
