@@ -131,8 +131,11 @@ def test_explain_underlines_the_evidence(server, browser):
 
     # onto the evidence, inside the sentence: the centre of a sentence that wraps over two lines can
     # fall on another sentence's text (this failed once in CI)
-    ActionChains(browser).move_to_element(marks[0]).perform()
-    WebDriverWait(browser, 5).until(lambda d: marks[0].value_of_css_property("text-decoration-line") == "underline")
+    def hovered(driver) -> bool:  # moved again on every poll: a pointer event lost under load is sent again
+        ActionChains(driver).move_to_element(marks[0]).perform()
+        return marks[0].value_of_css_property("text-decoration-line") == "underline"
+
+    WebDriverWait(browser, 10, poll_frequency=0.5).until(hovered)
     assert "why: " in browser.find_element(By.ID, "detail").text
     output = browser.find_element(By.ID, "output")
     assert output.text.replace("\n", "") == TEXT.replace("\n", "")  # evidence marks add no characters
