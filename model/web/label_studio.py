@@ -254,6 +254,17 @@ def add_routes(app, classifier, score_config, settings: LabelStudioSettings) -> 
             raise NuchterError("the body must be a JSON object")
         return body
 
+    async def start_training(project_id: int, rows: list | None = None) -> JSONResponse:
+        """201 with the run's state; 409 while another run goes; 400 when there is nothing to train on."""
+        try:
+            state = await run_in_threadpool(trainer.start, project_id, rows)
+        except Busy as busy:
+            return JSONResponse({"status": "error", "error": str(busy)}, status_code=409)
+        except NuchterError as error:
+            return JSONResponse({"status": "error", "error": str(error)}, status_code=400)
+        return JSONResponse({"status": "ok", "job": f"project-{project_id}-{state['started']}", "result": state},
+                            status_code=201)
+
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
         return {"status": "UP", "model_class": "nuchter", "model_version": version, "labels": list(LABELS)}
@@ -296,30 +307,21 @@ def add_routes(app, classifier, score_config, settings: LabelStudioSettings) -> 
         project_id = project.get("id") if isinstance(project, dict) else project
         if not isinstance(project_id, int) and not (isinstance(project_id, str) and project_id.isdigit()):
             return JSONResponse({"status": "error", "error": '"project" must carry the project\'s id'}, status_code=400)
-        try:
-            state = await run_in_threadpool(trainer.start, int(project_id))
-        except Busy as busy:
-            return JSONResponse({"status": "error", "error": str(busy)}, status_code=409)
-        except NuchterError as error:
-            return JSONResponse({"status": "error", "error": str(error)}, status_code=400)
-        return JSONResponse({"status": "ok", "result": state}, status_code=201)
+        return await start_training(int(project_id))
 
     @app.post("/train", tags=["Label Studio ML backend"])
     async def train(request: Request):
         """The older form of "start training" (Label Studio before the webhook): the annotated tasks come in the body."""
         try:
             body = await body_of(request)
-            rows, project = body.get("annotations"), str(body.get("project") or "")
-            project_id = project.split(".", 1)[0]
-            if not isinstance(rows, list) or not project_id.isdigit():
-                raise NuchterError('"annotations" (a list of tasks) and "project" are needed')
-            state = await run_in_threadpool(trainer.start, int(project_id), rows)
-        except Busy as busy:
-            return JSONResponse({"status": "error", "error": str(busy)}, status_code=409)
         except NuchterError as error:
             return JSONResponse({"status": "error", "error": str(error)}, status_code=400)
-        return JSONResponse({"status": "ok", "job": f"project-{project_id}-{state['started']}", "result": state},
-                            status_code=201)
+        rows, project = body.get("annotations"), str(body.get("project") or "")
+        project_id = project.split(".", 1)[0]
+        if not isinstance(rows, list) or not project_id.isdigit():
+            return JSONResponse({"status": "error", "error": '"annotations" (a list of tasks) and "project" are needed'},
+                                status_code=400)
+        return await start_training(int(project_id), rows)
 
     @app.get("/train-status", tags=["Label Studio ML backend"])
     async def train_status() -> dict:
