@@ -258,8 +258,6 @@ def main() -> None:
                   file=sys.stderr)
             targets.append((f"nuchter scan (start-up included) >= 3x batched pipeline ({encoder_rate / pipeline_rate:.1f}x)",
                             encoder_rate >= 3 * pipeline_rate))
-            targets.append((f"like for like, both in-process >= 3x batched pipeline ({own_rate / pipeline_rate:.1f}x)",
-                            own_rate >= 3 * pipeline_rate))
             five.append((f"predict() >= 80 % of ceiling.py ({own_rate:.1f} / {bound:.1f} = {own_rate / bound:.0%}; "
                          f"with page context {pages_rate / bound:.0%})", own_rate >= 0.8 * bound))
             five.append((f">= 3x the batched pipeline like for like, real fine-tuned PyTorch copy "
@@ -271,23 +269,18 @@ def main() -> None:
 
         fast_docs = 200 if args.quick else 1000
         generate_corpus(work / "fast", fast_docs, 20, seed=11)
-        seconds_fast, peak, _ = run_measured(nuchter + ["scan", str(work / "fast"), "--model", "builtin-fast",
-                                                        "--out", str(work / "f.jsonl")], env)
-        seconds = seconds_fast
-        fast_scored = sum(1 for _ in open(work / "f.jsonl", encoding="utf-8"))
-        rows.append(("nuchter scan --model builtin-fast (linear)", fast_scored, fast_scored / seconds, peak))
-        targets.append(("fast model >= 3,000 sentences/s", fast_scored / seconds >= 3000))
+        seconds, peak, _ = run_measured(nuchter + ["scan", str(work / "fast"), "--model", "builtin-fast",
+                                                   "--out", str(work / "f.jsonl")], env)
+        fast_rate = sum(1 for _ in open(work / "f.jsonl", encoding="utf-8")) / seconds
+        rows.append(("nuchter scan --model builtin-fast (linear)", round(fast_rate * seconds), fast_rate, peak))
 
         startup = []
         for _ in range(5):
             seconds, _, _ = run_measured(nuchter + ["score", PARAGRAPH, "--format", "json"], env)
             startup.append(seconds)
-        targets.append((f"start-up <= 1.0 s (median {statistics.median(startup):.2f} s)",
-                        statistics.median(startup) <= 1.0))
         five.append((f"start-up <= 1.0 s, median of 5 ({statistics.median(startup):.2f} s)",
                      statistics.median(startup) <= 1.0))
-        five.append((f"builtin-fast >= 3,000 sentences/s ({fast_scored / seconds_fast:,.0f})",
-                     fast_scored / seconds_fast >= 3000))
+        five.append((f"builtin-fast >= 3,000 sentences/s ({fast_rate:,.0f})", fast_rate >= 3000))
 
     print(f"\n{'path':<56}{'sentences':>10}{'sentences/s':>14}{'peak MB':>10}")
     for name, count, rate, peak in rows:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nuchter.errors import InputError
+from nuchter.extract import HTML_TYPES, decode_response
 from nuchter.results import SkippedFile
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 CRAWL_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES + WARC_SUFFIXES
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass(frozen=True)
@@ -179,28 +179,11 @@ def _warc(name: str, stream) -> Iterator[Record | SkippedFile]:
             if kind not in (*HTML_TYPES, "text/plain"):
                 continue
             try:
-                body = _body_text(entry.content_stream().read(), header, url)
+                body = decode_response(entry.content_stream().read(), header, url)
             except InputError as error:
                 yield SkippedFile(url, str(error).removeprefix(f"{url} ").removeprefix(f"{url}: "))
                 continue
             yield Record(url, html=body) if kind in HTML_TYPES else Record(url, text=body)
-
-
-def _body_text(body: bytes, content_type: str, url: str) -> str:
-    """A response's text in the charset its header declares, else as a scanned file is decoded
-    (UTF-8, then Windows-1252)."""
-    import codecs
-
-    from nuchter.extract import decode
-
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            try:
-                return body.decode(codecs.lookup(value.strip('"').strip()).name, errors="replace")
-            except LookupError:
-                break
-    return decode(body, url)
 
 
 def record_text(record: Record) -> str:

@@ -10,6 +10,8 @@ from nuchter.errors import InputError
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 HTML_SUFFIXES = (".html", ".htm")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+"""Content types of web pages whose main text is extracted (a fetched page, a WARC response)."""
 TEXT_SUFFIXES = (".txt", ".md")
 DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES
 
@@ -76,6 +78,20 @@ def decode(data: bytes, name: str = "input") -> str:
         return clean_text(text, name)
     except InputError:
         raise InputError(f"{name} looks like a binary file, not text") from None
+
+
+def decode_response(body: bytes, content_type: str, name: str) -> str:
+    """A web response's text: in the charset its Content-Type declares, else as a file is decoded
+    (:func:`decode`: UTF-8, then Windows-1252)."""
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            try:
+                charset = codecs.lookup(value.strip('"').strip()).name
+            except LookupError:
+                break
+            return clean_text(body.decode(charset, errors="replace"), name)
+    return decode(body, name)
 
 
 def read_text_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:

@@ -19,11 +19,11 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from nuchter.errors import InputError
+from nuchter.extract import HTML_TYPES
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 TIMEOUT_S = 15.0
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = ("text/plain", "text/markdown")
 
 
@@ -39,9 +39,6 @@ class FetchPolicy:
     max_bytes: int = MAX_PAGE_BYTES
     max_redirects: int = MAX_REDIRECTS
     timeout_s: float = TIMEOUT_S
-
-
-SERVER_POLICY = FetchPolicy(allow_private=False)
 
 
 @dataclass(frozen=True)
@@ -106,31 +103,20 @@ def check_host(url: str, policy: FetchPolicy) -> None:
         raise FetchError(f"{url}: {parts.hostname} is a private, loopback or reserved address; not fetched")
 
 
-def _charset(content_type: str) -> str | None:
-    import codecs
-
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            try:
-                return codecs.lookup(value.strip('"').strip()).name
-            except LookupError:
-                return None
-    return None
-
-
 def page_from_body(url: str, final_url: str, body: bytes, content_type: str) -> WebPage:
-    """A response body → title and main text (HTML through trafilatura, plain text as it is)."""
-    from nuchter.extract import clean_text, decode, html_to_text
+    """A response body → title and main text (HTML through trafilatura, plain text as it is); FetchError
+    when there is no text to score."""
+    from nuchter.extract import decode_response, html_to_text
 
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind and kind not in HTML_TYPES + TEXT_TYPES:
         raise FetchError(f"{url}: serves {kind}, not an HTML or text page")
-    charset = _charset(content_type)
-    text = clean_text(body.decode(charset, errors="replace"), url) if charset else decode(body, url)
-    if kind in TEXT_TYPES:
-        return WebPage(url, final_url, "", text)
-    return WebPage(url, final_url, html_title(text), html_to_text(text))
+    text = decode_response(body, content_type, url)
+    page = WebPage(url, final_url, "", text) if kind in TEXT_TYPES else \
+        WebPage(url, final_url, html_title(text), html_to_text(text))
+    if not page.text.strip():
+        raise FetchError(f"{url}: no main text found on the page")
+    return page
 
 
 def html_title(html: str) -> str:
@@ -199,11 +185,10 @@ def _read_capped(response, max_bytes: int, url: str) -> bytes:
 
 
 def _reason(exc: Exception) -> str:
-    """urllib3's errors wrap the cause in a long repr; say what happened in a few words."""
+    """urllib3's errors carry a long repr; say what happened in a few words (retries are off, so the
+    error is the cause itself, not a MaxRetryError around it)."""
     import urllib3
 
-    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
     if isinstance(exc, urllib3.exceptions.NameResolutionError):
         return "cannot resolve the host name"
     if isinstance(exc, urllib3.exceptions.NewConnectionError):  # before TimeoutError: urllib3 derives it from one

@@ -22,7 +22,7 @@ from nuchter.config import ScoreConfig
 from nuchter.crawl import CRAWL_SUFFIXES, Fields, Record, is_crawl_file, is_uri, list_uri, record_text, records
 from nuchter.errors import InputError
 from nuchter.extract import DOCUMENT_SUFFIXES, read_document
-from nuchter.fetch import FetchPolicy, fetch
+from nuchter.fetch import fetch
 from nuchter.pipeline import PreparedPage, score_pages
 from nuchter.results import DocumentResult, Skipped, SkippedFile, Source
 from nuchter.segment import SENTENCE, segment
@@ -46,8 +46,6 @@ class ScanConfig:
     """Documents pooled into one scoring job, so short documents still fill batches."""
     fields: Fields = Fields()
     """Fields of JSONL and Parquet crawl records that hold the id, the text and the HTML."""
-    fetch: FetchPolicy = FetchPolicy()
-    """Timeout, size cap and redirects for pages given as URLs."""
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.documents_per_job < 1 or self.max_bytes < 1:
@@ -168,7 +166,7 @@ def document_text(item: Document, config: ScanConfig) -> str:
 
 def _read(item: Document, config: ScanConfig) -> tuple[str, Source | None]:
     if isinstance(item, WebLink):
-        page = fetch(item.url, config.fetch)
+        page = fetch(item.url)
         return page.text, Source(item.url, page.title)
     if isinstance(item, Record):
         return record_text(item), None

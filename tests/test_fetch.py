@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nuchter.classify import load_classifier
 from nuchter.cli.main import app
-from nuchter.fetch import SERVER_POLICY, FetchError, FetchPolicy, _refused_address, check_url, fetch, read_url_list
+from nuchter.fetch import FetchError, FetchPolicy, _refused_address, check_url, fetch, read_url_list
 from nuchter.web.service import ServeConfig, create_app
 
 runner = CliRunner()
@@ -123,6 +123,9 @@ def test_unreachable_and_slow(site):
 def test_bad_urls(url, message):
     with pytest.raises(FetchError, match=message):
         check_url(url)
+
+
+SERVER_POLICY = FetchPolicy(allow_private=False)  # what `serve --allow-fetch` uses
 
 
 def test_a_server_policy_refuses_its_own_network(site):

@@ -199,10 +199,21 @@ ENCODER_DIR = Path("runs") / "builtin-encoder"
 """The full-precision fine-tuned model a build trains (kept, so packing can be redone with --encoder)."""
 
 
+def quantised(trimmed_dir: Path, staged: Path) -> Path:
+    """``staged``: the trimmed model as it ships, an int8 ONNX graph and its config (the fp32 graph is
+    only the quantiser's input)."""
+    from nuchter.backends.onnx import export_onnx
+
+    (staged / "onnx").mkdir(parents=True)
+    export_onnx(trimmed_dir, staged / "onnx", quantize=True)
+    (staged / "onnx" / "model.onnx").unlink(missing_ok=True)
+    shutil.copy2(trimmed_dir / "config.json", staged / "config.json")
+    return staged
+
+
 def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | None = None) -> dict:
     """Trim, quantise, measure as served, and write ``out`` if it beats the linear model on the seed pages."""
     from nuchter.classify import load_classifier
-    from nuchter.backends.onnx import export_onnx
 
     from nuchter.training.corpus import contexts_of
 
@@ -244,11 +255,7 @@ def pack(data: Path, encoder: Path, out: Path, log=print, torch_copy: Path | Non
             f"{trimming['label_changes_corpus']:.2%}, seed pages {trimming['label_changes_seed_pages']:.2%}")
 
         log("exporting to ONNX (int8) …")
-        staged = work / "builtin"
-        (staged / "onnx").mkdir(parents=True)
-        export_onnx(trimmed_dir, staged / "onnx", quantize=True)
-        (staged / "onnx" / "model.onnx").unlink(missing_ok=True)  # the fp32 graph is only the quantiser's input
-        shutil.copy2(trimmed_dir / "config.json", staged / "config.json")
+        staged = quantised(trimmed_dir, work / "builtin")
         served = load_classifier(str(staged))
         after_int8 = served.predict(texts, contexts=contexts)
         trimming["label_changes_int8_corpus"] = round(label_changes(after_trim[:n_corpus], after_int8[:n_corpus]), 5)
@@ -308,7 +315,6 @@ def torch_copy(data: Path, encoder: Path, out: Path | None = None, log=print) ->
     model stays as it is. Says how far the copy's labels, quantised as shipped, stand from the shipped model's:
     a copy of other weights would move far more than int8's rounding does."""
     from nuchter.classify import load_classifier
-    from nuchter.backends.onnx import export_onnx
     from nuchter.training.corpus import contexts_of
 
     kept_corpus = load_for_training(training_files(data))
@@ -319,11 +325,7 @@ def torch_copy(data: Path, encoder: Path, out: Path | None = None, log=print) ->
         log("trimming the vocabulary …")
         trimmed_dir = work / "trimmed"
         trim.trim(encoder, trimmed_dir, [e.text for e in kept_corpus.examples], trim.read_words())
-        (work / "onnx").mkdir()
-        export_onnx(trimmed_dir, work / "onnx", quantize=True)
-        (work / "onnx" / "model.onnx").unlink(missing_ok=True)
-        shutil.copy2(trimmed_dir / "config.json", work / "config.json")
-        copy_int8 = load_classifier(str(work)).predict(texts, contexts=contexts)
+        copy_int8 = load_classifier(str(quantised(trimmed_dir, work / "int8"))).predict(texts, contexts=contexts)
         shipped = load_classifier(str(BUILTIN_DIR)).predict(texts, contexts=contexts)
         moved = label_changes(copy_int8, shipped)
         log(f"the copy quantised as shipped against the shipped model: {moved:.2%} of {len(texts)} dev and test "

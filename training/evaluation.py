@@ -232,23 +232,26 @@ def evaluate_pages(
     page_of = [page.key for page in pages for _ in page.examples]
     resampled = macro_f1(gold_ids, predicted_ids, bootstrap_weights(page_of))
     metrics["macro_f1_interval"] = list(interval(resampled))
-    groups: dict[str, list[bool]] = defaultdict(list)
-    group_pages: dict[str, set] = defaultdict(set)
-    for page, page_predicted in zip(pages, predicted_pages):
-        if page.group:
-            group_pages[page.group].add(page.key)
-            groups[page.group] += [e.label == p for e, (p, _) in zip(page.examples, page_predicted)]
-    if groups:
-        metrics["per_group"] = {
-            g: {"accuracy": round(sum(hits) / len(hits), 4), "sentences": len(hits), "pages": len(group_pages[g])}
-            for g, hits in sorted(groups.items(), key=lambda kv: -len(kv[1]))
-        }
+    groups = [page.group for page in pages for _ in page.examples]
+    if by_group := accuracy_per_group(groups, page_of, [e.label == p for e, p in zip(examples, predicted)]):
+        metrics["per_group"] = by_group
     metrics.update(model=classifier.name, sentences=len(examples), pages=len(pages), split="pages",
                    page_key=page_key, mode="pages", serving=_serving(classifier, int8))
     errors = [(e, p, probs) for e, p, probs in zip(examples, predicted, probabilities) if p != e.label]
     return Evaluation(metrics, errors, [e.label for e in examples], predicted, page_of, examples,
-                      [round(p[label], 4) for p, label in zip(probabilities, predicted)],
-                      [page.group for page in pages for _ in page.examples])
+                      [round(p[label], 4) for p, label in zip(probabilities, predicted)], groups)
+
+
+def accuracy_per_group(groups: Sequence[str], pages: Sequence[str], hits: Sequence[bool]) -> dict:
+    """Accuracy, sentences and pages per register or group (sentences without one left out), largest first."""
+    by_group: dict[str, list[bool]] = defaultdict(list)
+    group_pages: dict[str, set] = defaultdict(set)
+    for group, page, hit in zip(groups, pages, hits):
+        if group:
+            by_group[group].append(hit)
+            group_pages[group].add(page)
+    return {g: {"accuracy": round(sum(h) / len(h), 4), "sentences": len(h), "pages": len(group_pages[g])}
+            for g, h in sorted(by_group.items(), key=lambda kv: -len(kv[1]))}
 
 
 RELIABILITY_BINS = 10
@@ -261,14 +264,11 @@ def figures(evaluation: Evaluation) -> dict:
     the reliability of the calibrated confidence with its ECE, accuracy per group, and the errors."""
     import numpy as np
 
-    from nuchter.training.guard import bootstrap_weights, interval
+    from nuchter.training.guard import bootstrap_weights, confusions, interval
 
-    k = len(LABELS)
     gold = np.array([LABEL2ID[label] for label in evaluation.gold])
     predicted = np.array([LABEL2ID[label] for label in evaluation.predicted])
-    cells = np.zeros((gold.size, k * k))
-    cells[np.arange(gold.size), gold * k + predicted] = 1.0
-    confusion = (bootstrap_weights(list(evaluation.pages)) @ cells).reshape(-1, k, k)
+    confusion = confusions(gold, predicted, bootstrap_weights(list(evaluation.pages)))
     hits = np.diagonal(confusion, axis1=1, axis2=2)
     as_predicted, as_gold = confusion.sum(axis=1), confusion.sum(axis=2)
     # a resample without the label (nothing predicted, or no gold) has no precision or recall: left out
@@ -299,14 +299,7 @@ def figures(evaluation: Evaluation) -> dict:
                      "confidence": None if mean_confidence is None else round(mean_confidence, 4),
                      "accuracy": None if accuracy is None else round(accuracy, 4)})
 
-    by_group: dict[str, list[bool]] = defaultdict(list)
-    group_units: dict[str, set] = defaultdict(set)
-    for group, unit, hit in zip(evaluation.groups, evaluation.pages, correct.tolist()):
-        if group:
-            by_group[group].append(hit)
-            group_units[group].add(unit)
-    groups = {g: {"accuracy": round(sum(h) / len(h), 4), "sentences": len(h), "pages": len(group_units[g])}
-              for g, h in sorted(by_group.items(), key=lambda kv: -len(kv[1]))}
+    groups = accuracy_per_group(evaluation.groups, evaluation.pages, correct.tolist())
 
     errors = [{"where": e.where, "page": unit, "group": group, "text": e.text, "gold": e.label, "predicted": p,
                "confidence": c}

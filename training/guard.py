@@ -54,17 +54,23 @@ POOLED = "both together"
 # --- figures -------------------------------------------------------------------------------
 
 
+def confusions(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Confusion matrices (B, k, k), rows gold and columns predicted: one per row of ``weights`` (how
+    often each sentence was drawn in a bootstrap resample), or one of the sentences as they are."""
+    k = len(LABELS)
+    cells = np.zeros((gold.size, k * k))
+    cells[np.arange(gold.size), gold * k + predicted] = 1.0
+    w = np.ones((1, gold.size)) if weights is None else weights
+    return (w @ cells).reshape(-1, k, k)
+
+
 def macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Macro-F1 over the four labels (an absent label counts 0), as ``nuchter.training.metrics``.
 
     With ``weights`` of shape (B, n) it returns B figures at once: one per
     bootstrap resample, the weights being how often each sentence was drawn.
     """
-    k = len(LABELS)
-    cells = np.zeros((gold.size, k * k))
-    cells[np.arange(gold.size), gold * k + predicted] = 1.0
-    w = np.ones((1, gold.size)) if weights is None else weights
-    confusion = (w @ cells).reshape(-1, k, k)
+    confusion = confusions(gold, predicted, weights)
     true_positive = np.diagonal(confusion, axis1=1, axis2=2)
     denominator = confusion.sum(axis=1) + confusion.sum(axis=2)  # predicted + gold per label
     f1 = np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive), where=denominator > 0)

@@ -19,22 +19,13 @@ def _log(message: str) -> None:
 
 def _write_html(path: Path, evaluation) -> None:
     """Written beside its place and renamed in, so a failed write leaves an earlier page whole."""
-    import os
-
     from nuchter.reports.evaluation import render_evaluation_html
+    from nuchter.store import write_atomically
     from nuchter.training.evaluation import figures
 
-    page = render_evaluation_html(evaluation.metrics, figures(evaluation))
-    temporary = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(page, encoding="utf-8")
-        os.replace(temporary, path)
+        write_atomically(path, render_evaluation_html(evaluation.metrics, figures(evaluation)))
     except OSError as exc:
-        try:
-            temporary.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise NuchterError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

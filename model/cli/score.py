@@ -100,8 +100,6 @@ def score(
 
             page = fetch(url)
             source, origin = page.text, Source(page.url, page.title)
-            if not source.strip():
-                raise fail(f"{url}: no main text found on the page", 1)
         else:
             source, origin = read_input(text, file), None
         result = score_text(source, config=config, source=origin)

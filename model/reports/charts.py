@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nuchter.labels import LABELS
-from nuchter.reports.palette import ACCENTS, esc
+from nuchter.reports.palette import ACCENTS, FALLBACK_ACCENT, esc
 
-_FALLBACK = "#777777"
 METRICS = ("precision", "recall", "f1")
 _METRIC_SHADES = {"precision": 0.55, "recall": 0.8, "f1": 1.0}
 
@@ -79,7 +78,7 @@ def label_metric_bars(per_label: dict, intervals: dict, labels: Sequence[str] = 
         body.append(_text(left - 6, y_of(tick) + 4, f"{tick:.2f}", "end", size=10))
     for g, label in enumerate(labels):
         x0 = left + g * group_w + 12
-        colour = ACCENTS.get(label, _FALLBACK)
+        colour = ACCENTS.get(label, FALLBACK_ACCENT)
         for k, metric in enumerate(METRICS):
             value = float(per_label[label][metric])
             low, high = intervals.get(label, {}).get(metric, (value, value))
@@ -172,7 +171,7 @@ def label_shares(rows: Sequence[dict], labels: Sequence[str] = LABELS) -> str:
             w = bar_w * count / total if total else 0.0
             body.append(
                 f'<rect class="share" data-label="{esc(label)}" data-count="{count}" x="{x:.1f}" y="{y + 3}" '
-                f'width="{w:.1f}" height="{row_h - 7}" fill="{ACCENTS.get(label, _FALLBACK)}">'
+                f'width="{w:.1f}" height="{row_h - 7}" fill="{ACCENTS.get(label, FALLBACK_ACCENT)}">'
                 f'<title>{esc(f"{name}: {count} {label} ({count / total if total else 0:.0%})")}</title></rect>'
             )
             x += w

@@ -10,21 +10,11 @@ from __future__ import annotations
 
 from nuchter.labels import LABELS
 from nuchter.reports import charts
-from nuchter.reports.html import _CSS, _label_class, esc, legend_html, script_policy, static_text
+from nuchter.reports.html import STYLESHEET, esc, label_class, legend_html, script_policy, static_text
 
 _JS = static_text(__package__, "evaluation.js")
 CSP = script_policy(_JS)
-_PAGE_CSS = """
-.charts { display: flex; flex-wrap: wrap; gap: 1.5rem 2.5rem; align-items: flex-start; }
-figure { margin: 0; background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .75rem 1rem; max-width: 100%; }
-figure svg { max-width: 100%; height: auto; display: block; }
-figcaption { color: #555; font-size: .9rem; margin-top: .4rem; max-width: 28rem; }
-svg text { fill: #1b1b1b; font-family: system-ui, sans-serif; }
-svg .axis { fill: #555; }
-#confusion .cell { cursor: pointer; }
-.filters { display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; align-items: center; margin: .5rem 0; }
-td.sentence { min-width: 20rem; }
-"""
+_PAGE_CSS = static_text(__package__, "evaluation.css")
 
 
 def _where(metrics: dict) -> str:
@@ -48,7 +38,7 @@ def _metric_table(metrics: dict, intervals: dict) -> list[str]:
         m, iv = metrics["per_label"][label], intervals.get(label, {})
         cells = [f'<td class="num">{m[k]:.3f} <span class="meta">({iv[k][0]:.2f}–{iv[k][1]:.2f})</span></td>'
                  if k in iv else f'<td class="num">{m[k]:.3f}</td>' for k in charts.METRICS]
-        out.append(f'<tr><th scope="row"><span class="swatch {_label_class(label)}">{esc(label)}</span></th>'
+        out.append(f'<tr><th scope="row"><span class="swatch {label_class(label)}">{esc(label)}</span></th>'
                    f'{"".join(cells)}<td class="num">{int(m["support"])}</td></tr>\n')
     out.append("</tbody></table></div>\n")
     return out
@@ -72,8 +62,8 @@ def _errors(figures: dict) -> list[str]:
         out.append(
             f'<tr data-gold="{esc(e["gold"])}" data-predicted="{esc(e["predicted"])}">'
             f'<td class="sentence">{esc(e["text"])}</td>'
-            f'<td><span class="swatch {_label_class(e["gold"])}">{esc(e["gold"])}</span></td>'
-            f'<td><span class="swatch {_label_class(e["predicted"])}">{esc(e["predicted"])}</span></td>'
+            f'<td><span class="swatch {label_class(e["gold"])}">{esc(e["gold"])}</span></td>'
+            f'<td><span class="swatch {label_class(e["predicted"])}">{esc(e["predicted"])}</span></td>'
             f'<td class="num">{float(e["confidence"]):.2f}</td><td class="path">{esc(page)}</td></tr>\n'
         )
     out.append("</tbody></table></div>\n</section>\n")
@@ -89,7 +79,7 @@ def render_evaluation_html(metrics: dict, figures: dict, *, title: str = "nuchte
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">\n',
         '<meta name="referrer" content="no-referrer">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-        f"<title>{esc(title)}</title>\n<style>{_CSS}{_PAGE_CSS}</style>\n</head>\n<body>\n<main>\n",
+        f"<title>{esc(title)}</title>\n<style>{STYLESHEET}{_PAGE_CSS}</style>\n</head>\n<body>\n<main>\n",
         f"<h1>{esc(title)}</h1>\n",
         f'<p class="meta">model {esc(metrics["model"])} ({esc(metrics.get("serving", ""))}) on {esc(_where(metrics))}</p>\n',
         f'<p class="summary" id="headline">{esc(_headline(metrics, figures))}</p>\n',

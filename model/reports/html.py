@@ -17,11 +17,11 @@ from importlib import resources
 
 from nuchter.labels import DESCRIPTIONS, LABELS
 from nuchter.reports import charts
-from nuchter.reports.palette import _FALLBACK_ACCENT, _FALLBACK_BACKGROUND, ACCENTS, PALETTE, esc  # noqa: F401 - re-exported
+from nuchter.reports.palette import FALLBACK_ACCENT, FALLBACK_BACKGROUND, ACCENTS, PALETTE, esc  # noqa: F401 - re-exported
 from nuchter.reports.tables import summary_line
 from nuchter.results import DocumentResult, ScoreResult, SkippedFile, Skipped
 
-def _label_class(label: str) -> str:
+def label_class(label: str) -> str:
     """CSS class for a label; only known labels get their own class, so no text becomes a selector."""
     return f"l-{label}" if label in LABELS and label.isidentifier() else "l-other"
 
@@ -51,13 +51,13 @@ def _css() -> str:
     """Label colours come from PALETTE/ACCENTS, one rule per label in LABELS."""
     rules = [_CSS_BASE]
     for label in LABELS:
-        cls = _label_class(label)
+        cls = label_class(label)
         rules.append(
-            f".{cls} {{ background: {PALETTE.get(label, _FALLBACK_BACKGROUND)}; "
-            f"border-bottom: 2px solid {ACCENTS.get(label, _FALLBACK_ACCENT)}; }}\n"
+            f".{cls} {{ background: {PALETTE.get(label, FALLBACK_BACKGROUND)}; "
+            f"border-bottom: 2px solid {ACCENTS.get(label, FALLBACK_ACCENT)}; }}\n"
         )
     rules.append(
-        f".l-other {{ background: {_FALLBACK_BACKGROUND}; border-bottom: 2px dotted {_FALLBACK_ACCENT}; }}\n"
+        f".l-other {{ background: {FALLBACK_BACKGROUND}; border-bottom: 2px dotted {FALLBACK_ACCENT}; }}\n"
     )
     return "".join(rules)
 
@@ -126,7 +126,7 @@ def _overview(documents: Sequence[DocumentResult]) -> list[str]:
             tip = _tooltip(label, row["most_flagged_confidence"])
             out.append(
                 f'<td class="most" data-sort="{esc(row["most_flagged"])}">'
-                f'<span class="s {_label_class(label)}" title="{esc(tip)}" data-label="{esc(label)}">'
+                f'<span class="s {label_class(label)}" title="{esc(tip)}" data-label="{esc(label)}">'
                 f'{esc(row["most_flagged"])}</span></td>'
             )
         else:
@@ -158,7 +158,7 @@ def _legend() -> list[str]:
     out = ['<ul class="legend" aria-label="labels">\n']
     for label in LABELS:
         out.append(
-            f'<li><span class="swatch {_label_class(label)}">{esc(label)}</span>'
+            f'<li><span class="swatch {label_class(label)}">{esc(label)}</span>'
             f'<span class="note">{esc(DESCRIPTIONS.get(label, ""))}</span></li>\n'
         )
     out.append(
@@ -234,7 +234,7 @@ def _marked_text(text: str, result: ScoreResult) -> list[str]:
         if s.evidence:
             tip += " · why: " + ", ".join(e.text for e in s.evidence)
         out.append(
-            f'<span class="s {_label_class(s.label)}" title="{esc(tip)}" '
+            f'<span class="s {label_class(s.label)}" title="{esc(tip)}" '
             f'data-label="{esc(s.label)}" data-confidence="{s.confidence:.4f}" '
             f'data-index="{s.index}">{_with_evidence(text, start, end, s.evidence or ())}</span>'
         )

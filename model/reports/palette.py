@@ -23,8 +23,8 @@ ACCENTS: dict[str, str] = {
 """A darker shade per label for underlines and swatches, so labels differ by more than a pale tint."""
 
 
-_FALLBACK_BACKGROUND = "#eeeeee"
-_FALLBACK_ACCENT = "#777777"
+FALLBACK_BACKGROUND = "#eeeeee"
+FALLBACK_ACCENT = "#777777"
 
 
 def esc(value: object) -> str:

@@ -173,13 +173,15 @@ class Trainer:
             rows = [row for row in rows if isinstance(row, dict) and row.get("annotations")]
             if not rows:
                 raise NuchterError(f"project {project_id} has no annotated tasks to train on yet")
+            from nuchter.store import write_atomically
+
             folder = self.folder()
-            folder.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             data = folder / f"project-{project_id}-{stamp}.json"
-            temporary = data.with_name(f".{data.name}.tmp")
-            temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-            os.replace(temporary, data)
+            write_atomically(data, json.dumps(rows, ensure_ascii=False))
+        except OSError as exc:  # the run is over before it began; the next request may start one
+            self._finish("failed", f"cannot write the export: {exc}")
+            raise NuchterError(f"cannot write the export: {exc}") from None
         except NuchterError as error:
             self._finish("failed", str(error))
             raise
@@ -240,10 +242,11 @@ def export_annotations(project_id: int, url: str | None = None) -> list:
     return [row for row in rows if isinstance(row, dict) and row.get("annotations")]
 
 
-def add_routes(app, classifier, score_config, settings: LabelStudioSettings) -> Trainer:
-    """Mount the ML backend routes on the service's FastAPI app."""
+def add_routes(app, scorer, settings: LabelStudioSettings) -> None:
+    """Mount the ML backend routes on the service's FastAPI app; predictions go through ``scorer``'s
+    micro-batcher, as the page's and the API's do."""
     trainer = Trainer(settings)
-    version = model_version(classifier)
+    version = model_version(scorer.classifier)
 
     async def body_of(request: Request) -> dict:
         try:
@@ -288,8 +291,8 @@ def add_routes(app, classifier, score_config, settings: LabelStudioSettings) -> 
                 raise NuchterError('"tasks" must be a list of tasks')
             label_config = body.get("label_config")
             results = await run_in_threadpool(predict_tasks, tasks, label_config if isinstance(label_config, str) else None,
-                                              classifier, batch_size=score_config.batch_size,
-                                              max_length=score_config.max_length)
+                                              scorer.batched(), batch_size=scorer.config.batch_size,
+                                              max_length=scorer.config.max_length)
         except NuchterError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         return {"results": results}
@@ -331,5 +334,3 @@ def add_routes(app, classifier, score_config, settings: LabelStudioSettings) -> 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> dict:
         return {}
-
-    return trainer

@@ -34,7 +34,7 @@ from nuchter.errors import InputError, NuchterError
 from nuchter.extract import clean_text, html_to_text
 from nuchter.fetch import FetchPolicy, WebPage, fetch
 from nuchter.labels import LABELS
-from nuchter.web.label_studio import LabelStudioSettings
+from nuchter.web.label_studio import LabelStudioSettings, add_routes
 from nuchter.web.page import CSP, render_page
 from nuchter.pipeline import PreparedPage, prepare, score_pages
 from nuchter.results import ScoreResult, Source
@@ -218,13 +218,16 @@ class Scorer:
         """Segmentation, off the event loop (a long text takes a while)."""
         return await run_in_threadpool(self._prepare, text, lines, where)
 
+    def batched(self) -> "_Batched":
+        """The classifier for a worker thread: its calls go through the micro-batcher. Call it on the event loop."""
+        return _Batched(self.classifier, self.batcher, asyncio.get_running_loop())
+
     async def finish(self, prepared, explain: bool = False, source: Source | None = None) -> ScoreResult:
         """The one scoring path (``nuchter.pipeline.score_pages``) in a worker thread; its model calls,
         explanations' included, go through the micro-batcher, so concurrent requests share them."""
         sentences, skipped, lines = prepared
-        through_batcher = _Batched(self.classifier, self.batcher, asyncio.get_running_loop())
         results = await run_in_threadpool(
-            score_pages, [PreparedPage(sentences, skipped, lines, source)], through_batcher,
+            score_pages, [PreparedPage(sentences, skipped, lines, source)], self.batched(),
             batch_size=self.config.batch_size, max_length=self.config.max_length, explain_evidence=explain,
         )
         return results[0]
@@ -425,8 +428,6 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
             return error(403, str(problem))
         except InputError as problem:
             return error(400, str(problem))
-        if not page.text.strip():
-            return error(400, f"{request.url}: no main text found on the page")
         return {"url": page.url, "final_url": page.final_url, "title": page.title, "text": page.text}
 
     @app.post("/api/score-batch", response_model=None, responses={200: {"model": list[ScoreOut]}, **ERRORS})
@@ -459,9 +460,7 @@ def create_app(classifier, *, config: ServeConfig | None = None, model_path: Pat
         return info
 
     if config.label_studio is not None:
-        from nuchter.web.label_studio import add_routes
-
-        app.state.trainer = add_routes(app, classifier, config.score, config.label_studio)
+        add_routes(app, scorer, config.label_studio)
     return app
 
 
