@@ -63,12 +63,17 @@ def read_registers(path: Path) -> dict[str, str]:
     return {r["id"]: r.get("register", "?") for r in rows}
 
 
+WHOLE_PAGE_ROUNDS = (("pages", "r2", "Round 2 (whole pages)"),
+                     ("pages3", "r3", "Round 3 (whole pages aimed at real-page errors)"),
+                     ("pages4", "r4", "Round 4 (whole pages aimed at the remaining real-page errors)"))
+
+
 def _round_of(example) -> str:
     where = example.where.replace("\\", "/")
-    if "/pages3/" in where:
-        return "round 3 (whole pages aimed at real-page errors)"
-    return "round 2 (whole pages)" if "/pages/" in where else (
-        "seed texts" if example.source.startswith("seeds/") else "round 1 (short documents)")
+    for folder, _, title in WHOLE_PAGE_ROUNDS:
+        if f"/{folder}/" in where:
+            return title[0].lower() + title[1:]
+    return "seed texts" if example.source.startswith("seeds/") else "round 1 (short documents)"
 
 
 def length_table(corpus: Corpus) -> str:
@@ -84,13 +89,27 @@ def length_table(corpus: Corpus) -> str:
     return "\n".join(lines)
 
 
+AGREEMENT_STUDIES = (("", "Agreement (second, independent labelling pass)"),
+                     ("r2_", "Agreement, round 2 (second, independent pass over whole pages)"),
+                     ("r3_", "Agreement, round 3 (second, independent pass over whole pages)"),
+                     ("r4_", "Agreement, round 4 (second, independent pass over whole pages)"))
+
+
+def by_key(examples, key) -> dict[str, Counter]:
+    table: dict[str, Counter] = {}
+    for e in examples:
+        table.setdefault(key(e), Counter())[e.label] += 1
+    return table
+
+
 def render(corpus: Corpus, data: Path | None = None) -> str:
     """Markdown tables: by label and split, by source, register and topic."""
     def by(key) -> dict[str, Counter]:
-        table: dict[str, Counter] = {}
-        for e in corpus.examples:
-            table.setdefault(key(e), Counter())[e.label] += 1
-        return table
+        return by_key(corpus.examples, key)
+
+    def by_register_in(folder: str) -> dict[str, Counter]:
+        return by_key([e for e in corpus.examples if f"/{folder}/" in e.where.replace("\\", "/")],
+                      lambda e: e.register or "?")
 
     docs = {s: len({e.doc_id for e in corpus.examples if e.split == s}) for s in SPLITS}
     splits = {f"{s} ({docs[s]} docs)": Counter({k: v for k, v in corpus.counts()[s].items()}) for s in SPLITS}
@@ -103,22 +122,14 @@ def render(corpus: Corpus, data: Path | None = None) -> str:
         "### By round\n\n" + _table("part", by(_round_of)),
         "### Document length\n\n" + length_table(corpus),
         "### By register\n\n" + _table("register", by(lambda e: e.register or "?")),
-        "### Round 2 (whole pages) by register\n\n" + _table("register", {
-            k: v for k, v in by(lambda e: ("r2 " if "/pages/" in e.where.replace("\\", "/") else "") + (e.register or "?")).items()
-            if k.startswith("r2 ")}),
-        "### Round 3 (whole pages aimed at real-page errors) by register\n\n" + _table("register", {
-            k: v for k, v in by(lambda e: ("r3 " if "/pages3/" in e.where.replace("\\", "/") else "") + (e.register or "?")).items()
-            if k.startswith("r3 ")}),
+        *(f"### {title} by register\n\n" + _table("register", {
+            f"{short} {register}": counts for register, counts in by_register_in(folder).items()})
+          for folder, short, title in WHOLE_PAGE_ROUNDS),
         "### By topic\n\n" + _table("topic", by(lambda e: e.topic or "?")),
     ]
-    if data is not None and (section := agreement_section(data / "agreement")):
-        parts.append(section)
-    if data is not None and (section := agreement_section(
-            data / "agreement", "r2_", "Agreement, round 2 (second, independent pass over whole pages)")):
-        parts.append(section)
-    if data is not None and (section := agreement_section(
-            data / "agreement", "r3_", "Agreement, round 3 (second, independent pass over whole pages)")):
-        parts.append(section)
+    if data is not None:
+        parts += [section for prefix, title in AGREEMENT_STUDIES
+                  if (section := agreement_section(data / "agreement", prefix, title))]
     return "\n\n".join(parts)
 
 
