@@ -99,7 +99,7 @@ def test_round_three_is_aimed_at_the_pages_the_model_fails_on(corpus):
 
 
 def test_round_four_is_aimed_at_the_errors_left(corpus):
-    """Issue 20, round 4: whole pages from six writers, mostly the failing registers, flagged sentences
+    """Issue 20, round 4: whole pages from at least six writers (twelve wrote it), mostly the failing registers, flagged sentences
     hidden among plain ones (about half supported), both locales."""
     pages = _round(corpus, "pages4")
     assert len(pages) >= 3000 and len({e.doc_id for e in pages}) >= 120
