@@ -1,7 +1,8 @@
 """`nuchter scan --ray` against the local scan: sentences/s on one and two Ray nodes, start-up, memory.
 
-    python benchmarks/ray_bench.py                # about 4 minutes on 2 cores
-    python benchmarks/ray_bench.py --documents 60 # a smoke run
+    python benchmarks/ray_bench.py                          # about 4 minutes on 2 fast cores
+    python benchmarks/ray_bench.py --documents 600 --rounds 3 # the README's figures (about 20 minutes)
+    python benchmarks/ray_bench.py --documents 60              # a smoke run
 
 It writes a JSON Lines crawl of documents made of the project's own sentences (20 each), then runs,
 each as a fresh `nuchter scan … --format parquet` process with the built-in encoder:
@@ -9,9 +10,12 @@ each as a fresh `nuchter scan … --format parquet` process with the built-in en
   2. Ray, a cluster of one node with one CPU (one scoring actor, one thread);
   3. Ray, two nodes of one CPU each on this machine (two actors, one a node);
   4. the same two Ray set-ups on a crawl of one document: what Ray adds at start-up.
+Steps 2-4 run --rounds times in turn, and the two-node ratio is the median over rounds: on a shared
+machine one run's speed drifts by more than the margin the target leaves.
 Wall time includes process start-up, Ray's connection and actor start, reading and writing; "after
 start-up" takes off the seconds the same set-up needs for a crawl of one document.
-Peak memory per actor is the largest resident set of a scoring actor process, sampled every 0.2 s.
+Peak memory per actor is the largest resident set of a scoring actor process, sampled every second,
+beside the CPU seconds each kind of process spent during the scan.
 Nothing here is a unit test: figures depend on the machine. Target: two nodes >= 1.7x one node.
 """
 
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,29 +50,77 @@ def write_crawl(path: Path, documents: int, per_document: int = 20, seed: int = 
     return documents * per_document
 
 
-class ActorMemory:
-    """Largest RSS of any Ray scoring actor process while it runs."""
+PROVISIONAL = ("other Ray workers (reading)", "other Ray processes")
+"""Ray starts idle workers and later names them for what they run (an actor, a task): look again."""
+
+
+def process_kind(cmdline: str) -> str | None:
+    program = os.path.basename(cmdline.split(" ", 1)[0])
+    if "Scorer" in cmdline:
+        return "scoring actors"
+    if "nuchter scan" in cmdline:
+        return "the driver (scan process)"
+    if program == "raylet":
+        return "raylets"
+    if program == "gcs_server":
+        return "GCS"
+    if cmdline.startswith("ray::"):
+        return "other Ray workers (reading)"
+    return "other Ray processes" if "ray" in cmdline else None
+
+
+class ProcessSampler:
+    """While a scan runs: the largest RSS of a scoring actor, and the CPU seconds each kind of process
+    spends (where the two cores go besides scoring), once a second: the sampler must not take the CPU it
+    measures. A worker's seconds count for what it ends up running."""
 
     def __init__(self):
         self.peak_mb = 0.0
+        self.kinds: dict[int, str | None] = {}
+        self.processes: dict[int, object] = {}
+        self.before = self.snapshot()
+        self.last = dict(self.before)
         self.running = True
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
-    def sample(self) -> None:
+    def snapshot(self) -> dict[int, tuple[str, float]]:
         import psutil
 
-        while self.running:
-            for process in psutil.process_iter(["cmdline", "memory_info"]):
-                cmdline = " ".join(process.info["cmdline"] or [])
-                if "Scorer" in cmdline and process.info["memory_info"]:
-                    self.peak_mb = max(self.peak_mb, process.info["memory_info"].rss / 2**20)
-            time.sleep(0.2)
+        seen = {}
+        for pid in psutil.pids():
+            if pid not in self.kinds or self.kinds[pid] in PROVISIONAL:
+                try:
+                    process = self.processes.get(pid) or psutil.Process(pid)
+                    self.kinds[pid] = None if pid == os.getpid() else process_kind(" ".join(process.cmdline()))
+                    self.processes[pid] = process
+                except psutil.Error:
+                    self.kinds[pid] = None
+            kind = self.kinds[pid]
+            if kind is None:
+                continue
+            try:
+                process = self.processes[pid]
+                times = process.cpu_times()
+                if kind == "scoring actors":
+                    self.peak_mb = max(self.peak_mb, process.memory_info().rss / 2**20)
+            except psutil.Error:
+                continue
+            seen[pid] = (kind, times.user + times.system)
+        return seen
 
-    def stop(self) -> float:
+    def sample(self) -> None:
+        while self.running:
+            time.sleep(1.0)
+            self.last.update(self.snapshot())
+
+    def stop(self) -> tuple[float, dict[str, float]]:
         self.running = False
         self.thread.join()
-        return self.peak_mb
+        cpu: dict[str, float] = {}
+        for pid, (kind, seconds) in self.last.items():
+            cpu[kind] = cpu.get(kind, 0.0) + seconds - self.before.get(pid, (kind, 0.0))[1]
+        return self.peak_mb, cpu
 
 
 def scan(crawl: Path, out: Path, *extra: str) -> float:
@@ -82,39 +135,62 @@ def scan(crawl: Path, out: Path, *extra: str) -> float:
     return seconds
 
 
+def _progress(row: tuple, sentences: int) -> None:
+    """A long run says how far it is: each set-up's figure as soon as it is measured."""
+    name, seconds, _, start = row
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {seconds:.1f} s ({sentences / seconds:.1f} sentences/s; "
+          f"start-up {start:.1f} s)", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=300, help="documents of 20 sentences")
+    parser.add_argument("--rounds", type=int, default=1, help="times the one-node and two-node scans are run, in turn")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         crawl, tiny = work / "crawl.jsonl", work / "one.jsonl"
         sentences = write_crawl(crawl, args.documents)
         write_crawl(tiny, 1)
-        rows = []
-        local = "local `scan`, 2 threads"
-        startup = {local: scan(tiny, work / "local-one", "--threads", "2")}
-        rows.append((local, scan(crawl, work / "local", "--threads", "2"), None, startup[local]))
-        for nodes in (1, 2):
-            with ray_cluster(num_nodes=nodes, cpus_per_node=1) as (address, _):
-                ray = ("--ray-address", address, "--workers", str(nodes), "--threads", "1")
-                name = f"Ray, {nodes} node(s) of 1 CPU, {nodes} actor(s)"
-                startup[name] = scan(tiny, work / f"ray{nodes}-one", *ray)
-                memory = ActorMemory()
-                seconds = scan(crawl, work / f"ray{nodes}", *ray)
-                rows.append((name, seconds, memory.stop(), startup[name]))
-        print(f"{args.documents} documents, {sentences} sentences, built-in encoder\n")
-        print("| run | seconds | sentences/s | sentences/s after start-up | peak MB per actor |\n|---|---|---|---|---|")
-        rates = []
-        for name, seconds, peak, start in rows:
-            rates.append((sentences / seconds, sentences / max(seconds - start, 1e-9)))
-            print(f"| {name} | {seconds:.1f} | {rates[-1][0]:.1f} | {rates[-1][1]:.1f} | {'' if peak is None else f'{peak:.0f}'} |")
-        print(f"\ntwo nodes / one node: {rates[2][0] / rates[1][0]:.2f}x, after start-up {rates[2][1] / rates[1][1]:.2f}x "
-              f"(target >= 1.7x); two nodes / local scan: {rates[2][0] / rates[0][0]:.2f}x")
-        print("\nstart-up, a crawl of one document:")
-        for name, seconds in startup.items():
-            print(f"- {name}: {seconds:.1f} s")
+        local = ("local `scan`, 2 threads", scan(crawl, work / "local", "--threads", "2"), None,
+                 scan(tiny, work / "local-one", "--threads", "2"))
+        _progress(local, sentences)
+        rounds, cpu = [], {}
+        for round_ in range(args.rounds):  # one node, then two, in turn: a drifting machine hits both alike
+            rows = []
+            for nodes in (1, 2):
+                with ray_cluster(num_nodes=nodes, cpus_per_node=1) as (address, _):
+                    ray = ("--ray-address", address, "--workers", str(nodes), "--threads", "1")
+                    name = f"Ray, {nodes} node{'s' if nodes > 1 else ''} of 1 CPU, {nodes} actor{'s' if nodes > 1 else ''}"
+                    start = scan(tiny, work / f"ray{nodes}-one-{round_}", *ray)
+                    sampler = ProcessSampler()
+                    seconds = scan(crawl, work / f"ray{nodes}-{round_}", *ray)
+                    peak, cpu[name] = sampler.stop()
+                    rows.append((name, seconds, peak, start))
+                    _progress(rows[-1], sentences)
+            rounds.append(rows)
 
+        def rates(row):
+            _, seconds, _, start = row
+            return sentences / seconds, sentences / max(seconds - start, 1e-9)
+
+        print(f"{args.documents} documents, {sentences} sentences, built-in encoder, {args.rounds} round(s)\n")
+        print("| run | seconds | sentences/s | sentences/s after start-up | peak MB per actor |\n|---|---|---|---|---|")
+        for row in [local] + [row for rows in rounds for row in rows]:
+            name, seconds, peak, _ = row
+            wall, after = rates(row)
+            print(f"| {name} | {seconds:.1f} | {wall:.1f} | {after:.1f} | {'' if peak is None else f'{peak:.0f}'} |")
+        ratios = [(rates(two)[0] / rates(one)[0], rates(two)[1] / rates(one)[1]) for one, two in rounds]
+        print("\ntwo nodes / one node, each round: " + ", ".join(f"{w:.2f}x (after start-up {a:.2f}x)" for w, a in ratios))
+        print(f"median {statistics.median(w for w, _ in ratios):.2f}x, after start-up "
+              f"{statistics.median(a for _, a in ratios):.2f}x (target >= 1.7x); two nodes / local scan: "
+              f"{statistics.median(rates(two)[0] for _, two in rounds) / rates(local)[0]:.2f}x")
+        print("\nCPU seconds by process during the last round's Ray scans (two cores give 2 s a second):")
+        for name, kinds in cpu.items():
+            print(f"- {name}: " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in
+                                            sorted(kinds.items(), key=lambda kv: -kv[1])))
+        print("\nstart-up, a crawl of one document: " + ", ".join(
+            f"{name} {start:.1f} s" for name, _, _, start in [local] + rounds[-1]))
 
 if __name__ == "__main__":
     main()
