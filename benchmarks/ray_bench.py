@@ -10,6 +10,11 @@ each as a fresh `nuchter scan … --format parquet` process with the built-in en
   2. Ray, a cluster of one node with one CPU (one scoring actor, one thread);
   3. Ray, two nodes of one CPU each on this machine (two actors, one a node);
   4. the same two Ray set-ups on a crawl of one document: what Ray adds at start-up.
+Each Ray node is pinned to a core of its own (node i to core i: its raylet, workers and actors, and on
+the head the GCS and the driver), so two nodes on this machine behave like two 1-core machines and
+one node like one: unpinned, a one-node cluster's driver, readers and Ray daemons run on the second
+core for free, and the two-node figure measures this machine's sharing, not scaling (--shared-cores
+runs that way, as the figures before 2026-12-08 were taken).
 Steps 2-4 run --rounds times in turn, and the two-node ratio is the median over rounds: on a shared
 machine one run's speed drifts by more than the margin the target leaves.
 Wall time includes process start-up, Ray's connection and actor start, reading and writing; "after
@@ -74,8 +79,10 @@ class ProcessSampler:
     spends (where the two cores go besides scoring), once a second: the sampler must not take the CPU it
     measures. A worker's seconds count for what it ends up running."""
 
-    def __init__(self):
+    def __init__(self, cores: set[int] | None = None):
+        self.cores = cores
         self.peak_mb = 0.0
+        self.actor_cores: set[tuple[int, ...]] = set()  # each scoring actor's allowed cores
         self.kinds: dict[int, str | None] = {}
         self.processes: dict[int, object] = {}
         self.before = self.snapshot()
@@ -104,12 +111,15 @@ class ProcessSampler:
                 times = process.cpu_times()
                 if kind == "scoring actors":
                     self.peak_mb = max(self.peak_mb, process.memory_info().rss / 2**20)
+                    self.actor_cores.add(tuple(process.cpu_affinity()))
             except psutil.Error:
                 continue
             seen[pid] = (kind, times.user + times.system)
         return seen
 
     def sample(self) -> None:
+        if self.cores is not None:
+            os.sched_setaffinity(0, self.cores)  # this thread only: it samples from the head's core
         while self.running:
             time.sleep(1.0)
             self.last.update(self.snapshot())
@@ -123,12 +133,14 @@ class ProcessSampler:
         return self.peak_mb, cpu
 
 
-def scan(crawl: Path, out: Path, *extra: str) -> float:
+def scan(crawl: Path, out: Path, *extra: str, cores: set[int] | None = None) -> float:
+    """Seconds for a `nuchter scan` process (on ``cores`` when given: the driver runs on the head)."""
     env = {**os.environ, **RAY_ENV}
     env.pop("RAY_ADDRESS", None)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "nuchter", "scan", str(crawl), "--out", str(out), "--format", "parquet",
-                           "--model", "builtin", *extra], capture_output=True, text=True, env=env)
+                           "--model", "builtin", *extra], capture_output=True, text=True, env=env,
+                          preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"failed: scan {' '.join(extra)}\n{done.stderr[-2000:]}")
@@ -146,7 +158,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=300, help="documents of 20 sentences")
     parser.add_argument("--rounds", type=int, default=1, help="times the one-node and two-node scans are run, in turn")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="leave the Ray nodes unpinned, sharing every core of this machine")
     args = parser.parse_args()
+    if not args.shared_cores and len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("pinning two nodes to a core each needs two cores; run with --shared-cores")
+    cores = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         crawl, tiny = work / "crawl.jsonl", work / "one.jsonl"
@@ -155,17 +172,20 @@ def main() -> None:
         local = ("local `scan`, 2 threads", scan(crawl, work / "local", "--threads", "2"), None,
                  scan(tiny, work / "local-one", "--threads", "2"))
         _progress(local, sentences)
-        rounds, cpu = [], {}
+        rounds, cpu, placed = [], {}, {}
         for round_ in range(args.rounds):  # one node, then two, in turn: a drifting machine hits both alike
             rows = []
             for nodes in (1, 2):
-                with ray_cluster(num_nodes=nodes, cpus_per_node=1) as (address, _):
+                pin = None if args.shared_cores else [{cores[i]} for i in range(nodes)]
+                head = None if pin is None else pin[0]
+                with ray_cluster(num_nodes=nodes, cpus_per_node=1, pin=pin) as (address, _):
                     ray = ("--ray-address", address, "--workers", str(nodes), "--threads", "1")
                     name = f"Ray, {nodes} node{'s' if nodes > 1 else ''} of 1 CPU, {nodes} actor{'s' if nodes > 1 else ''}"
-                    start = scan(tiny, work / f"ray{nodes}-one-{round_}", *ray)
-                    sampler = ProcessSampler()
-                    seconds = scan(crawl, work / f"ray{nodes}-{round_}", *ray)
+                    start = scan(tiny, work / f"ray{nodes}-one-{round_}", *ray, cores=head)
+                    sampler = ProcessSampler(head)
+                    seconds = scan(crawl, work / f"ray{nodes}-{round_}", *ray, cores=head)
                     peak, cpu[name] = sampler.stop()
+                    placed[name] = sorted(sampler.actor_cores)
                     rows.append((name, seconds, peak, start))
                     _progress(rows[-1], sentences)
             rounds.append(rows)
@@ -174,7 +194,8 @@ def main() -> None:
             _, seconds, _, start = row
             return sentences / seconds, sentences / max(seconds - start, 1e-9)
 
-        print(f"{args.documents} documents, {sentences} sentences, built-in encoder, {args.rounds} round(s)\n")
+        print(f"{args.documents} documents, {sentences} sentences, built-in encoder, {args.rounds} round(s); Ray nodes "
+              f"{'share every core' if args.shared_cores else 'pinned to a core each (the driver on the head)'}\n")
         print("| run | seconds | sentences/s | sentences/s after start-up | peak MB per actor |\n|---|---|---|---|---|")
         for row in [local] + [row for rows in rounds for row in rows]:
             name, seconds, peak, _ = row
@@ -189,6 +210,8 @@ def main() -> None:
         for name, kinds in cpu.items():
             print(f"- {name}: " + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in
                                             sorted(kinds.items(), key=lambda kv: -kv[1])))
+        print("\ncores each scoring actor could run on: " + ", ".join(
+            f"{name} {' and '.join(str(list(c)) for c in cores_)}" for name, cores_ in placed.items()))
         print("\nstart-up, a crawl of one document: " + ", ".join(
             f"{name} {start:.1f} s" for name, _, _, start in [local] + rounds[-1]))
 

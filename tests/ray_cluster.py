@@ -78,8 +78,14 @@ def _kill_tree(procs, temp_dir, timeout=10):
 
 
 @contextlib.contextmanager
-def ray_cluster(num_nodes=2, cpus_per_node=1, object_store=OBJ_STORE_MIN):
-    """Yields (address, info); info has 'temp_dir', 'procs', 'leftovers' (filled at exit)."""
+def ray_cluster(num_nodes=2, cpus_per_node=1, object_store=OBJ_STORE_MIN, pin=None):
+    """Yields (address, info); info has 'temp_dir', 'procs', 'leftovers' (filled at exit).
+
+    ``pin``: a set of CPU cores for each node (head first). Every process a node starts (raylet, GCS on
+    the head, workers, actors) inherits its node's cores, so nodes on one host behave like separate
+    machines of that many cores instead of sharing every core of the host."""
+    if pin is not None and len(pin) != num_nodes:
+        raise ValueError("pin needs one set of cores per node")
     port = free_port()
     # short path: Ray puts unix sockets under <temp>/session_<date>_<pid>/sockets/..., AF_UNIX max 107 chars
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
@@ -96,9 +102,11 @@ def ray_cluster(num_nodes=2, cpus_per_node=1, object_store=OBJ_STORE_MIN):
             else:   # extra nodes inherit the head's temp dir via the GCS on the same host
                 cmd = [RAY, "start", f"--address=127.0.0.1:{port}", *common]
             log = os.path.join(temp_dir, f"start_{i}.log")
+            cores = None if pin is None else set(pin[i])
             with open(log, "w") as out:
                 p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
             procs.append(p)
             _wait_started(p, log)
         yield f"127.0.0.1:{port}", info
