@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import corpus_sentences, draws  # noqa: E402  (this folder is on sys.path when run as a script)
-from tests.ray_cluster import RAY_ENV, ray_cluster  # noqa: E402
+from tests.ray_cluster import RAY_ENV, on_cores, ray_cluster  # noqa: E402
 
 
 def write_crawl(path: Path, documents: int, per_document: int = 20, seed: int = 7) -> int:
@@ -101,6 +101,8 @@ class ProcessSampler:
                     process = self.processes.get(pid) or psutil.Process(pid)
                     self.kinds[pid] = None if pid == os.getpid() else process_kind(" ".join(process.cmdline()))
                     self.processes[pid] = process
+                    if self.kinds[pid] == "scoring actors":  # named once, so its cores are read once
+                        self.actor_cores.add(tuple(process.cpu_affinity()))
                 except psutil.Error:
                     self.kinds[pid] = None
             kind = self.kinds[pid]
@@ -111,7 +113,6 @@ class ProcessSampler:
                 times = process.cpu_times()
                 if kind == "scoring actors":
                     self.peak_mb = max(self.peak_mb, process.memory_info().rss / 2**20)
-                    self.actor_cores.add(tuple(process.cpu_affinity()))
             except psutil.Error:
                 continue
             seen[pid] = (kind, times.user + times.system)
@@ -140,7 +141,7 @@ def scan(crawl: Path, out: Path, *extra: str, cores: set[int] | None = None) -> 
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "nuchter", "scan", str(crawl), "--out", str(out), "--format", "parquet",
                            "--model", "builtin", *extra], capture_output=True, text=True, env=env,
-                          preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
+                          preexec_fn=on_cores(cores))
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"failed: scan {' '.join(extra)}\n{done.stderr[-2000:]}")
@@ -161,9 +162,9 @@ def main() -> None:
     parser.add_argument("--shared-cores", action="store_true",
                         help="leave the Ray nodes unpinned, sharing every core of this machine")
     args = parser.parse_args()
-    if not args.shared_cores and len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("pinning two nodes to a core each needs two cores; run with --shared-cores")
     cores = sorted(os.sched_getaffinity(0))
+    if not args.shared_cores and len(cores) < 2:
+        raise SystemExit("pinning two nodes to a core each needs two cores; run with --shared-cores")
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         crawl, tiny = work / "crawl.jsonl", work / "one.jsonl"

@@ -28,6 +28,11 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
 OBJ_STORE_MIN = 78_643_200  # 75 MiB: the minimum ray accepts
 
 
+def on_cores(cores):
+    """A Popen preexec_fn that puts the child (and all it starts) on ``cores``; None leaves it unpinned."""
+    return None if cores is None else lambda: os.sched_setaffinity(0, cores)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,11 +107,10 @@ def ray_cluster(num_nodes=2, cpus_per_node=1, object_store=OBJ_STORE_MIN, pin=No
             else:   # extra nodes inherit the head's temp dir via the GCS on the same host
                 cmd = [RAY, "start", f"--address=127.0.0.1:{port}", *common]
             log = os.path.join(temp_dir, f"start_{i}.log")
-            cores = None if pin is None else set(pin[i])
             with open(log, "w") as out:
                 p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores))
+                                     preexec_fn=on_cores(None if pin is None else set(pin[i])))
             procs.append(p)
             _wait_started(p, log)
         yield f"127.0.0.1:{port}", info
